@@ -1,0 +1,48 @@
+# Two entry points: `make demo` and `make test`. Both create .venv and install into it (idempotent).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch lies on disk on these machines; pinning it first keeps pip from fetching a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+WHEELS := $(wildcard /opt/wheels)
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -q $(if $(WHEELS),--find-links $(WHEELS))
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format install clean pretrained
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) "$(TORCH_SPEC)"
+	$(PIP) -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m vqaudio.demo --out demo-output
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
+
+# Retrain every shipped model from its recipe and copy the best weights into the package (CPU: ~1 h).
+SHIPPED := reconstruct-vqvae-8k reconstruct-vae-8k
+DATA ?= ../shared/data/speech
+pretrained: $(STAMP)
+	for name in $(SHIPPED); do \
+		$(BIN)/vqaudio train recipes/$$name.yaml --data $(DATA) --out runs && \
+		$(BIN)/python -m vqaudio.train.publish runs/$$name/best.safetensors src/vqaudio/assets/pretrained/$$name.safetensors || exit 1; \
+	done
