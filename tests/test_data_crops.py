@@ -1,0 +1,139 @@
+"""WaveformCropDataset: lengths, padding, random vs fixed crops, seeding, workers, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from vqaudio.audio.io import AudioError, save
+from vqaudio.data import SpeechFile, WaveformCropDataset, crop_offsets
+
+SR = 8000
+
+
+def _ramp(path: Path, n: int, start: float = 0.001, sample_rate: int = SR) -> Path:
+    """Strictly increasing positive samples, so a crop's values tell where it came from."""
+    return save(path, np.linspace(start, 0.9, n, dtype=np.float32), sample_rate, subtype="FLOAT")
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> list[Path]:
+    return [
+        _ramp(tmp_path / "long.wav", 4000),
+        _ramp(tmp_path / "mid.wav", 1500),
+        _ramp(tmp_path / "short.wav", 100),
+    ]
+
+
+def test_crop_offsets_evenly_spaced_and_centred() -> None:
+    assert crop_offsets(1000, 200, 4).tolist() == [100, 300, 500, 700]
+    assert crop_offsets(1000, 200, 1).tolist() == [400]
+    assert crop_offsets(100, 400, 1).tolist() == [-150]  # short file centred in the crop
+
+
+def test_lengths_shapes_and_fixed_crops(files: list[Path]) -> None:
+    ds = WaveformCropDataset(files, SR, crop_samples=400, random_crops=False, crops_per_file=3)
+    assert len(ds) == 9
+    crops = [ds[i] for i in range(len(ds))]
+    assert all(c.shape == (400,) and c.dtype == torch.float32 for c in crops)
+    long = np.linspace(0.001, 0.9, 4000, dtype=np.float32)
+    for k, offset in enumerate(crop_offsets(4000, 400, 3)):
+        np.testing.assert_allclose(crops[k].numpy(), long[offset : offset + 400], atol=1e-6)
+    # same crops every epoch and in a fresh dataset
+    again = WaveformCropDataset(files, SR, crop_samples=400, random_crops=False, crops_per_file=3, seed=9)
+    for i in range(len(ds)):
+        assert torch.equal(ds[i], crops[i]) and torch.equal(again[i], crops[i])
+
+
+def test_short_file_is_zero_padded(files: list[Path]) -> None:
+    fixed = WaveformCropDataset([files[2]], SR, crop_samples=400, random_crops=False)
+    crop = fixed[0].numpy()
+    nonzero = np.flatnonzero(crop)
+    assert nonzero.tolist() == list(range(150, 250))  # centred
+    starts = set()
+    rand = WaveformCropDataset([files[2]], SR, crop_samples=400, random_crops=True, crops_per_file=1)
+    for _ in range(20):
+        crop = rand[0].numpy()
+        nz = np.flatnonzero(crop)
+        assert len(nz) == 100 and nz[-1] - nz[0] == 99  # the whole file, contiguous
+        assert np.all(np.diff(crop[nz]) > 0)
+        starts.add(int(nz[0]))
+    assert len(starts) > 5  # padded at a random position
+
+
+def test_random_crops_vary_and_repeat_with_seed(files: list[Path]) -> None:
+    a = WaveformCropDataset(files[:1], SR, crop_samples=400, random_crops=True, crops_per_file=4, seed=1)
+    b = WaveformCropDataset(files[:1], SR, crop_samples=400, random_crops=True, crops_per_file=4, seed=1)
+    c = WaveformCropDataset(files[:1], SR, crop_samples=400, random_crops=True, crops_per_file=4, seed=2)
+    seq_a = [a[i % 4] for i in range(12)]
+    seq_b = [b[i % 4] for i in range(12)]
+    seq_c = [c[i % 4] for i in range(12)]
+    assert all(torch.equal(x, y) for x, y in zip(seq_a, seq_b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(seq_a, seq_c, strict=True))
+    firsts = {round(float(x[0]), 6) for x in seq_a}
+    assert len(firsts) >= 10  # a new offset on every call, even for the same index
+    long = np.linspace(0.001, 0.9, 4000, dtype=np.float32)
+    for x in seq_a:  # every crop is a true slice of the file
+        offset = int(np.argmin(np.abs(long - float(x[0]))))
+        np.testing.assert_allclose(x.numpy(), long[offset : offset + 400], atol=1e-6)
+
+
+def test_workers_draw_different_crops_reproducibly(files: list[Path]) -> None:
+    ds = WaveformCropDataset(files[:1], SR, crop_samples=400, random_crops=True, crops_per_file=8, seed=3)
+
+    def epoch() -> torch.Tensor:
+        torch.manual_seed(0)
+        loader = DataLoader(ds, batch_size=4, num_workers=2, shuffle=False)
+        return torch.cat(list(loader))
+
+    first, second = epoch(), epoch()
+    assert torch.equal(first, second)
+    starts = first[:, 0]
+    assert len(set(starts.tolist())) == 8  # the two workers do not repeat each other's offsets
+
+
+def test_resamples_and_accepts_speech_files(tmp_path: Path) -> None:
+    path = _ramp(tmp_path / "hi.wav", 16000, sample_rate=16000)
+    ds = WaveformCropDataset([SpeechFile(path, "x", "folder")], SR, 1000, random_crops=False)
+    assert ds.total_seconds == pytest.approx(1.0, abs=1e-3)
+    assert ds.file_wave(0).shape == (8000,)
+    assert ds.paths == [path]
+
+
+def test_min_rms_avoids_silent_crops(tmp_path: Path) -> None:
+    t = np.arange(6000) / SR
+    wave = np.concatenate([np.zeros(2000), 0.5 * np.sin(2 * np.pi * 300 * t)]).astype(np.float32)
+    path = save(tmp_path / "half.wav", wave, SR, subtype="FLOAT")
+
+    def rms(x: torch.Tensor) -> float:
+        return float(x.pow(2).mean().sqrt())
+
+    plain = WaveformCropDataset([path], SR, 1000, random_crops=False, crops_per_file=4)
+    assert rms(plain[0]) < 0.01  # the first fixed crop lands in the silence
+    fixed = WaveformCropDataset([path], SR, 1000, random_crops=False, crops_per_file=4, min_rms=0.1)
+    assert all(rms(fixed[i]) >= 0.1 for i in range(4))
+    assert torch.equal(fixed[0], fixed[0])
+    rand = WaveformCropDataset([path], SR, 1000, random_crops=True, min_rms=0.1, seed=0)
+    assert all(rms(rand[0]) >= 0.1 for _ in range(30))
+
+
+def test_bad_files_warn_or_raise(tmp_path: Path, files: list[Path]) -> None:
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"fLaC" + bytes(100))
+    with pytest.warns(UserWarning, match=r"skipped 1 of 4 .*broken\.flac"):
+        ds = WaveformCropDataset([*files, broken], SR, 400, random_crops=False)
+    assert len(ds) == 3 and broken not in ds.paths
+    with pytest.raises(AudioError, match="broken"):
+        WaveformCropDataset([broken, *files], SR, 400, random_crops=False, on_error="raise")
+    with pytest.raises(ValueError, match="none of the 1"):
+        WaveformCropDataset([broken], SR, 400, random_crops=False)
+    with pytest.raises(ValueError, match="empty"):
+        WaveformCropDataset([], SR, 400, random_crops=True)
+    with pytest.raises(ValueError, match="crop_samples"):
+        WaveformCropDataset(files, SR, 0, random_crops=True)
+    with pytest.raises(IndexError):
+        WaveformCropDataset(files, SR, 400, random_crops=False)[3]
