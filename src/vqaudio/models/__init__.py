@@ -1,0 +1,27 @@
+"""vqaudio.models: VQ-VAE and VAE on dB log-magnitude spectrograms, their configs and checkpoint I/O."""
+
+from vqaudio.models.autoencoder import AutoencoderOutput, SpectrogramAutoencoder
+from vqaudio.models.config import ARCHITECTURES, SpectrogramAutoencoderConfig, VAEConfig, VQVAEConfig
+from vqaudio.models.io import load_model, read_metadata, save_model
+from vqaudio.models.registry import CONFIG_TYPES, MODEL_TYPES, build_config, build_model, count_parameters
+from vqaudio.models.vae import VAE
+from vqaudio.models.vqvae import VQVAE
+
+__all__ = [
+    "ARCHITECTURES",
+    "CONFIG_TYPES",
+    "MODEL_TYPES",
+    "VAE",
+    "VQVAE",
+    "AutoencoderOutput",
+    "SpectrogramAutoencoder",
+    "SpectrogramAutoencoderConfig",
+    "VAEConfig",
+    "VQVAEConfig",
+    "build_config",
+    "build_model",
+    "count_parameters",
+    "load_model",
+    "read_metadata",
+    "save_model",
+]

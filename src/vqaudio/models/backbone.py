@@ -1,0 +1,85 @@
+"""Encoder and decoder conv stacks shared by the spectrogram autoencoders, built from vqaudio.nn blocks."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from vqaudio.models.config import SpectrogramAutoencoderConfig
+from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
+
+
+def _dims(cfg: SpectrogramAutoencoderConfig) -> int:
+    return 1 if cfg.architecture == "conv1d" else 2
+
+
+def stage_widths(cfg: SpectrogramAutoencoderConfig) -> list[int]:
+    """Channels at each resolution, full resolution first, latent resolution last.
+
+    conv1d keeps hidden_channels throughout (time resolution is all it trades); conv2d doubles the
+    channels at each stride-2 stage, as image models do, so cost per stage stays roughly level.
+    """
+    n = cfg.n_downsample
+    if cfg.architecture == "conv1d":
+        return [cfg.hidden_channels] * (n + 1)
+    return [cfg.hidden_channels // 2 ** (n - i) for i in range(n + 1)]
+
+
+def _bottleneck_dilation(cfg: SpectrogramAutoencoderConfig, index: int) -> int:
+    # conv1d: dilations 1, 3, 9, 1, ... widen the temporal context cheaply; conv2d keeps plain 3x3 kernels.
+    return 3 ** (index % 3) if cfg.architecture == "conv1d" else 1
+
+
+class SpectrogramEncoder(nn.Module):
+    """Normalised spectrogram -> latent map with out_channels channels.
+
+    conv1d: (B, F, N) -> (B, out, N / 2**n_downsample); conv2d: (B, 1, F, N) -> (B, out, F', N').
+    Input lengths (and conv2d heights) must be multiples of 2**n_downsample; the models pad for this.
+    """
+
+    def __init__(self, cfg: SpectrogramAutoencoderConfig, out_channels: int) -> None:
+        super().__init__()
+        dims, k, norm, act = _dims(cfg), cfg.kernel_size, cfg.norm, cfg.activation
+        widths = stage_widths(cfg)
+        in_channels = cfg.n_freqs if dims == 1 else 1
+        layers: list[nn.Module] = [conv(dims, in_channels, widths[0], k, norm=norm)]
+        for i in range(cfg.n_downsample):
+            layers.append(ResidualBlock(widths[i], dims, k, norm=norm, act=act))
+            layers.append(Downsample(widths[i], widths[i + 1], dims, norm=norm, act=act))
+        for j in range(cfg.n_res_blocks):
+            dilation = _bottleneck_dilation(cfg, j)
+            layers.append(ResidualBlock(widths[-1], dims, k, dilation=dilation, norm=norm, act=act))
+        layers += [
+            activation_norm(norm, widths[-1]),
+            activation(act),
+            conv(dims, widths[-1], out_channels, 1, norm=norm),
+        ]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class SpectrogramDecoder(nn.Module):
+    """Latent map (B, latent_dim, [F',] N') -> normalised spectrogram map, the encoder's mirror image."""
+
+    def __init__(self, cfg: SpectrogramAutoencoderConfig) -> None:
+        super().__init__()
+        dims, k, norm, act = _dims(cfg), cfg.kernel_size, cfg.norm, cfg.activation
+        widths = stage_widths(cfg)
+        out_channels = cfg.n_freqs if dims == 1 else 1
+        layers: list[nn.Module] = [conv(dims, cfg.latent_dim, widths[-1], k, norm=norm)]
+        for j in range(cfg.n_res_blocks):
+            dilation = _bottleneck_dilation(cfg, j)
+            layers.append(ResidualBlock(widths[-1], dims, k, dilation=dilation, norm=norm, act=act))
+        for i in reversed(range(cfg.n_downsample)):
+            layers.append(Upsample(widths[i + 1], widths[i], dims, norm=norm, act=act, mode=cfg.upsample))
+            layers.append(ResidualBlock(widths[i], dims, k, norm=norm, act=act))
+        layers += [
+            activation_norm(norm, widths[0]),
+            activation(act),
+            conv(dims, widths[0], out_channels, k, norm=norm),
+        ]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)

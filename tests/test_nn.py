@@ -1,0 +1,127 @@
+"""Generic conv building blocks: shapes, identity at init, locality (chunk stability) and the SE gate."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from vqaudio.nn import NORMS, Downsample, ResidualBlock, SqueezeExcite, Upsample, conv
+from vqaudio.nn.conv import activation, group_count
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small convs run fastest on one thread, and the test machine is shared."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _input(dims: int, channels: int = 16, length: int = 12, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    shape = (2, channels, length) if dims == 1 else (2, channels, 10, length)
+    return torch.randn(shape, generator=g)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("norm", NORMS)
+def test_residual_block_starts_as_identity_and_then_learns(dims: int, norm: str) -> None:
+    block = ResidualBlock(16, dims=dims, dilation=2 if dims == 1 else 1, norm=norm, act="leaky_relu")
+    x = _input(dims)
+    y = block(x)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, x)  # zero-initialised last conv: identity at init
+    y.pow(2).sum().backward()
+    grads = [p.grad for p in block.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert grads, "no parameter of the residual branch receives a gradient at init"
+
+
+def test_residual_block_without_zero_init_changes_its_input() -> None:
+    block = ResidualBlock(16, zero_init=False, squeeze_excite=True)
+    x = _input(1)
+    assert (block(x) - x).abs().mean() > 1e-3
+
+
+@pytest.mark.parametrize("norm", ["weight", "layer"])
+def test_local_norms_give_the_same_output_on_a_chunk_as_on_the_whole_signal(norm: str) -> None:
+    torch.manual_seed(0)
+    stack = torch.nn.Sequential(*[ResidualBlock(8, dilation=d, norm=norm, zero_init=False) for d in (1, 3)])
+    x = _input(1, channels=8, length=200)
+    whole = stack(x)
+    # Two blocks of dilation 1 and 3 with kernel 3 see 4 frames either side; 20 frames in is far enough.
+    chunk = stack(x[..., 60:140])
+    torch.testing.assert_close(chunk[..., 20:-20], whole[..., 80:120], atol=1e-5, rtol=1e-4)
+
+
+def test_group_norm_is_not_chunk_stable() -> None:
+    torch.manual_seed(0)
+    block = ResidualBlock(8, norm="group", zero_init=False)
+    x = _input(1, channels=8, length=200)
+    x[..., :100] *= 5.0  # loud first half changes the statistics GroupNorm pools over time
+    whole = block(x)
+    chunk = block(x[..., 120:200])
+    assert (chunk[..., 20:-20] - whole[..., 140:180]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("mode", ["transposed", "nearest"])
+def test_down_and_up_sampling_halve_and_double_every_axis(dims: int, mode: str) -> None:
+    x = _input(dims, channels=8, length=16)
+    down = Downsample(8, 12, dims=dims)(x)
+    assert down.shape[1] == 12 and down.shape[2:] == tuple(s // 2 for s in x.shape[2:])
+    up = Upsample(12, 8, dims=dims, mode=mode)(down)
+    assert up.shape == x.shape
+
+
+def test_squeeze_excite_gates_channels_and_ignores_masked_positions() -> None:
+    torch.manual_seed(0)
+    se = SqueezeExcite(16, reduction=4)
+    x = _input(1, length=20).abs()
+    y = se(x)
+    ratio = y / x
+    assert y.shape == x.shape
+    assert bool(((ratio > 0) & (ratio < 1)).all())  # a sigmoid gate only attenuates
+    assert torch.allclose(ratio[..., :1], ratio)  # one gate per channel, shared over time
+    mask = torch.zeros(2, 20, dtype=torch.bool)
+    mask[:, :10] = True
+    noisy = x.clone()
+    noisy[..., 10:] = 1000.0  # padding garbage outside the mask must not move the gate
+    torch.testing.assert_close(se(noisy, mask)[..., :10], se(x[..., :10]))
+    x2 = _input(2, length=6)
+    assert SqueezeExcite(16)(x2).shape == x2.shape
+
+
+@pytest.mark.parametrize(("dims", "transposed"), [(1, False), (2, False), (1, True), (2, True)])
+def test_weight_norm_conv_matches_the_plain_conv_it_wraps_and_pickles(dims: int, transposed: bool) -> None:
+    torch.manual_seed(0)
+    wrapped = conv(dims, 4, 6, 3, stride=2, norm="weight", transposed=transposed)
+    plain = torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d
+    if dims == 1:
+        plain = torch.nn.ConvTranspose1d if transposed else torch.nn.Conv1d
+    ref = plain(4, 6, 3, stride=2, padding=1)
+    with torch.no_grad():
+        ref.weight.copy_(wrapped.weight)
+        ref.bias.copy_(wrapped.bias)
+        wrapped.weight_g.mul_(2.0)  # doubling g doubles the kernel
+        ref.weight.mul_(2.0)
+    x = _input(dims, channels=4, length=9)
+    torch.testing.assert_close(wrapped(x), ref(x))
+    clone = pickle.loads(pickle.dumps(wrapped))  # torch parametrizations refuse this (DDP spawn needs it)
+    torch.testing.assert_close(clone(x), wrapped(x))
+
+
+def test_factories_validate_their_choices() -> None:
+    assert conv(1, 3, 5, 3, norm="weight").weight_g.shape == (5, 1, 1)
+    assert conv(2, 3, 5, 4, norm="weight", transposed=True).weight_g.shape == (1, 5, 1, 1)
+    assert group_count(48) == 24 and group_count(7) == 7
+    with pytest.raises(ValueError, match="norm must be one of"):
+        conv(1, 3, 5, 3, norm="batch")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        activation("tanhh")
+    with pytest.raises(ValueError, match="dims must be 1"):
+        conv(3, 3, 5, 3)
+    with pytest.raises(ValueError, match="upsample mode"):
+        Upsample(4, mode="bilinear")
