@@ -1,0 +1,317 @@
+"""The .vqa file: a codec's indices plus everything needed to decode them, or to refuse to.
+
+Layout (all integers little-endian):
+
+    offset  size  field
+    0       4     magic b"VQA\\x00"
+    4       2     format version (uint16), currently 1
+    6       4     header length H (uint32)
+    10      8     payload length P (uint64)
+    18      4     CRC32 of bytes 0..17 (the preamble)
+    22      H     header: UTF-8 JSON object (VqaHeader.to_dict())
+    22+H    P     payload: bit-packed indices (bitpack.pack_bits), channel-major then frame then stage
+    22+H+P  4     CRC32 of every byte before it
+
+Why both lengths sit in a checksummed preamble: a reader can then tell a truncated file (preamble intact,
+fewer bytes than it promises: "expected N bytes, found M") from a corrupt one (a checksum fails), instead of
+guessing. Codes are (n_channels, n_frames, n_stages); mono files hold one channel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import zlib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vqaudio import __version__
+from vqaudio.bitstream.bitpack import BitstreamError, bits_for_codebook, pack_bits, packed_size, unpack_bits
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "PREAMBLE_BYTES",
+    "VqaHeader",
+    "load_vqa",
+    "read_vqa",
+    "save_vqa",
+    "write_vqa",
+]
+
+MAGIC = b"VQA\x00"
+FORMAT_VERSION = 1
+_PREAMBLE = struct.Struct("<4sHIQ")  # magic, version, header length, payload length
+_CRC = struct.Struct("<I")
+PREAMBLE_BYTES = _PREAMBLE.size + _CRC.size  # 22
+_OVERHEAD = PREAMBLE_BYTES + _CRC.size  # bytes besides the JSON and the payload: 26
+
+_INT_KEYS = ("sample_rate", "model_sample_rate", "n_samples", "n_channels", "n_frames", "stages_used")
+_REQUIRED = ("model_id", "model_hash", *_INT_KEYS, "frame_rate", "codebook_sizes")
+
+
+@dataclass
+class VqaHeader:
+    """What a decoder needs to know about a .vqa file before it touches the indices.
+
+    codebook_sizes lists the sizes of the `stages_used` stages stored (length == stages_used);
+    bits_per_stage is derived from them (ceil(log2 K)) and may be omitted. frame_rate is frames per second
+    of model audio; n_samples and sample_rate describe the original input, so decode restores its length.
+    `extra` holds any further JSON-serialisable metadata the caller wants to carry.
+    """
+
+    model_id: str
+    model_hash: str
+    sample_rate: int
+    model_sample_rate: int
+    n_samples: int
+    n_channels: int
+    frame_rate: float
+    n_frames: int
+    stages_used: int
+    codebook_sizes: list[int]
+    bits_per_stage: list[int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    encoder_version: str = __version__
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise BitstreamError naming the first field that is missing, mistyped or inconsistent."""
+        for name in ("model_id", "model_hash", "encoder_version"):
+            if not isinstance(getattr(self, name), str):
+                raise BitstreamError(f"header field {name!r} must be a string, got {getattr(self, name)!r}")
+        for name in _INT_KEYS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise BitstreamError(f"header field {name!r} must be a non-negative integer, got {value!r}")
+            setattr(self, name, int(value))
+        for name in ("sample_rate", "model_sample_rate", "n_channels"):
+            if getattr(self, name) == 0:
+                raise BitstreamError(f"header field {name!r} must be positive, got 0")
+        rate = self.frame_rate
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float))
+            or not math.isfinite(rate)
+            or rate <= 0
+        ):
+            raise BitstreamError(f"header field 'frame_rate' must be a positive number, got {rate!r}")
+        if not isinstance(self.codebook_sizes, list) or len(self.codebook_sizes) != self.stages_used:
+            raise BitstreamError(
+                f"header field 'codebook_sizes' must list one size per stage used ({self.stages_used}), "
+                f"got {self.codebook_sizes!r}"
+            )
+        derived = [bits_for_codebook(k) for k in self.codebook_sizes]  # raises on non-integer sizes
+        self.codebook_sizes = [int(k) for k in self.codebook_sizes]
+        if self.bits_per_stage is None:
+            self.bits_per_stage = derived
+        elif not isinstance(self.bits_per_stage, (list, tuple)) or list(self.bits_per_stage) != derived:
+            raise BitstreamError(
+                f"bits_per_stage {self.bits_per_stage!r} does not match codebook sizes {self.codebook_sizes} "
+                f"(which need {derived})"
+            )
+        self.bits_per_stage = [int(b) for b in self.bits_per_stage]
+        if not isinstance(self.extra, dict):
+            raise BitstreamError(f"header field 'extra' must be a dict, got {type(self.extra).__name__}")
+
+    # sizes, so a codec can report its bitrate with and without the header
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of bit-packed indices: ceil(n_channels * n_frames * sum(bits_per_stage) / 8)."""
+        return packed_size(self.n_channels * self.n_frames, self.bits_per_stage or [])
+
+    @property
+    def header_bytes(self) -> int:
+        """Every byte of the file that is not payload: preamble, JSON header and both CRCs."""
+        return _OVERHEAD + len(self._json())
+
+    @property
+    def total_bytes(self) -> int:
+        """Size of the .vqa file this header describes."""
+        return self.header_bytes + self.payload_bytes
+
+    @property
+    def duration_s(self) -> float:
+        """Duration of the original input in seconds."""
+        return self.n_samples / self.sample_rate
+
+    def bits_per_second(self, include_header: bool = True) -> float:
+        """Real bitrate of the file over the input's duration (inf for an empty input)."""
+        n_bytes = self.total_bytes if include_header else self.payload_bytes
+        return 8.0 * n_bytes / self.duration_s if self.n_samples else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VqaHeader:
+        """Build from a parsed JSON object; keys this version does not know are ignored."""
+        if not isinstance(data, dict):
+            raise BitstreamError(f"header must be a JSON object, got {type(data).__name__}")
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise BitstreamError(f"header is missing required keys {missing}")
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as error:  # e.g. a key with an unusable value shape
+            raise BitstreamError(f"header has invalid values: {error}") from error
+
+    def _json(self) -> bytes:
+        try:
+            text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise BitstreamError(f"header (extra included) must be JSON-serialisable: {error}") from error
+        return text.encode("utf-8")
+
+
+def _as_3d(codes: np.ndarray, header: VqaHeader) -> np.ndarray:
+    codes = np.asarray(codes)
+    if codes.ndim == 2 and header.n_channels == 1:
+        codes = codes[None]
+    expected = (header.n_channels, header.n_frames, header.stages_used)
+    if codes.shape != expected:
+        raise BitstreamError(
+            f"codes have shape {codes.shape} but the header describes (n_channels, n_frames, stages_used) = "
+            f"{expected}; mono codes may also be (n_frames, stages_used)"
+        )
+    return codes
+
+
+def write_vqa(header: VqaHeader, codes: np.ndarray) -> bytes:
+    """Serialise header + codes (n_channels, n_frames, stages_used) — or (n_frames, stages_used) for mono."""
+    header.validate()
+    codes = _as_3d(codes, header)
+    if codes.size and np.issubdtype(codes.dtype, np.integer):
+        outside = (codes < 0) | (codes >= np.asarray(header.codebook_sizes, dtype=np.int64))
+        if outside.any():
+            bad = int(np.flatnonzero(outside.reshape(-1, header.stages_used).any(axis=0))[0])
+            raise BitstreamError(
+                f"codes of stage {bad} fall outside its codebook of {header.codebook_sizes[bad]} entries"
+            )
+    payload = pack_bits(codes.reshape(-1, header.stages_used), header.bits_per_stage or [])
+    text = header._json()
+    preamble = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(text), len(payload))
+    body = b"".join([preamble, _CRC.pack(zlib.crc32(preamble)), text, payload])
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def _region(offset: int, header_len: int) -> str:
+    if offset < PREAMBLE_BYTES:
+        return "preamble"
+    if offset < PREAMBLE_BYTES + header_len:
+        return "JSON header"
+    return "payload"
+
+
+def read_vqa(
+    data: bytes | bytearray | memoryview, expected_model_hash: str | None = None, source: str = "input"
+) -> tuple[VqaHeader, np.ndarray]:
+    """Parse a .vqa file: (header, int64 codes of shape (n_channels, n_frames, stages_used)).
+
+    Checks, in order: magic, preamble checksum, version, length (truncation / trailing bytes), CRC, header,
+    and finally that `expected_model_hash` (if given) matches the model that made the file.
+    Every failure raises BitstreamError naming `source`.
+    """
+    view = memoryview(data).cast("B")
+    n = len(view)
+    if n < len(MAGIC):
+        if n and bytes(view) == MAGIC[:n]:
+            raise BitstreamError(f"{source}: truncated .vqa file: {n} bytes, expected at least {_OVERHEAD}")
+        raise BitstreamError(f"{source}: not a .vqa file ({n} bytes, too short for the magic {MAGIC!r})")
+    if bytes(view[:4]) != MAGIC:
+        raise BitstreamError(
+            f"{source}: not a .vqa file (starts with {bytes(view[:4])!r}, expected {MAGIC!r})"
+        )
+    if n < PREAMBLE_BYTES:
+        raise BitstreamError(
+            f"{source}: truncated .vqa file: {n} bytes, the preamble alone needs {PREAMBLE_BYTES} "
+            f"(a file needs at least {_OVERHEAD})"
+        )
+    _, version, header_len, payload_len = _PREAMBLE.unpack_from(view)
+    (preamble_crc,) = _CRC.unpack_from(view, _PREAMBLE.size)
+    if zlib.crc32(view[: _PREAMBLE.size]) != preamble_crc:
+        hint = (
+            f" (version field reads {version}, perhaps from a newer vqaudio)"
+            if version != FORMAT_VERSION
+            else ""
+        )
+        raise BitstreamError(f"{source}: corrupt .vqa file: preamble CRC mismatch{hint}")
+    if version != FORMAT_VERSION:
+        raise BitstreamError(
+            f"{source}: unsupported .vqa format version {version}; this vqaudio ({__version__}) reads "
+            f"version {FORMAT_VERSION}: upgrade vqaudio"
+        )
+    expected = _OVERHEAD + header_len + payload_len
+    if n < expected:
+        where = _region(n, header_len) if n < expected - _CRC.size else "final CRC"
+        raise BitstreamError(
+            f"{source}: truncated .vqa file: expected {expected} bytes (header {header_len}, payload "
+            f"{payload_len}), found {n}; it ends inside the {where}"
+        )
+    if n > expected:
+        raise BitstreamError(
+            f"{source}: {n - expected} unexpected bytes after the end of the .vqa data (expected {expected} "
+            f"bytes, found {n})"
+        )
+    (crc,) = _CRC.unpack_from(view, expected - _CRC.size)
+    if zlib.crc32(view[: expected - _CRC.size]) != crc:
+        raise BitstreamError(f"{source}: corrupt .vqa file: CRC mismatch (the bytes changed after writing)")
+    try:
+        parsed = json.loads(bytes(view[PREAMBLE_BYTES : PREAMBLE_BYTES + header_len]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BitstreamError(f"{source}: .vqa header is not valid UTF-8 JSON: {error}") from error
+    try:
+        header = VqaHeader.from_dict(parsed)
+    except BitstreamError as error:
+        raise BitstreamError(f"{source}: invalid .vqa header: {error}") from error
+    if payload_len != header.payload_bytes:
+        raise BitstreamError(
+            f"{source}: payload has {payload_len} bytes but the header ({header.n_channels} channels x "
+            f"{header.n_frames} frames x {sum(header.bits_per_stage or [])} bits) needs "
+            f"{header.payload_bytes}"
+        )
+    if expected_model_hash is not None and header.model_hash != expected_model_hash:
+        raise BitstreamError(
+            f"{source} was made with model {header.model_id!r} (hash {header.model_hash}), but this decoder "
+            f"has hash {expected_model_hash}: decode it with the model that encoded it"
+        )
+    start = PREAMBLE_BYTES + header_len
+    try:
+        flat = unpack_bits(view[start : start + payload_len], header.n_channels * header.n_frames,
+                           header.bits_per_stage or [])  # fmt: skip
+    except BitstreamError as error:
+        raise BitstreamError(f"{source}: {error}") from error
+    codes = flat.reshape(header.n_channels, header.n_frames, header.stages_used)
+    if codes.size and (codes >= np.asarray(header.codebook_sizes, dtype=np.int64)).any():
+        raise BitstreamError(
+            f"{source}: payload holds indices beyond the codebook sizes {header.codebook_sizes}"
+        )
+    return header, codes
+
+
+def save_vqa(path: str | Path, header: VqaHeader, codes: np.ndarray) -> Path:
+    """Write a .vqa file (making parent folders); returns the path."""
+    path = Path(path)
+    data = write_vqa(header, codes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def load_vqa(path: str | Path, expected_model_hash: str | None = None) -> tuple[VqaHeader, np.ndarray]:
+    """Read a .vqa file; see read_vqa. A missing file is a BitstreamError too, naming the path."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as error:
+        raise BitstreamError(f"{path}: no such .vqa file") from error
+    except IsADirectoryError as error:
+        raise BitstreamError(f"{path}: is a folder, not a .vqa file") from error
+    return read_vqa(data, expected_model_hash, source=str(path))
