@@ -1,0 +1,131 @@
+"""fit(recipe) -> path of the best weights. The one entry point to training."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from vqaudio.audio.spectral import STFTConfig, log_magnitude
+from vqaudio.models import build_model
+from vqaudio.train.callbacks import BestWeights
+from vqaudio.train.config import RecipeConfig
+from vqaudio.train.datamodule import SpeechDataModule
+
+log = logging.getLogger(__name__)
+
+BEST_WEIGHTS = "best.safetensors"
+RESUME_STATE = (
+    "last.ckpt"  # Lightning's training state (optimizer, schedule): for --resume only, never shipped
+)
+MODEL_CONFIG = "model_config.json"
+
+
+def run_dir(recipe: RecipeConfig) -> Path:
+    return Path(recipe.out_dir) / recipe.name
+
+
+def estimate_norm_stats(
+    dataset: torch.utils.data.Dataset, stft: STFTConfig, floor_db: float, n_examples: int = 256
+) -> tuple[float, float]:
+    """Mean and std of the dB spectrogram over a spread of training crops, for the model's input scaling."""
+    n = len(dataset)  # type: ignore[arg-type]
+    picks = torch.linspace(0, n - 1, min(n, n_examples)).long().tolist()
+    batch = torch.stack([dataset[i] for i in picks])
+    spec = log_magnitude(batch, stft, floor_db=floor_db)
+    return float(spec.mean()), float(spec.std().clamp_min(1e-3))
+
+
+def _model_config(
+    recipe: RecipeConfig, datamodule: SpeechDataModule, out: Path, resume: bool
+) -> dict[str, Any]:
+    saved = out / MODEL_CONFIG
+    if resume and saved.is_file():
+        return json.loads(saved.read_text())  # the normalisation must match the weights being resumed
+    probe = build_model(recipe.model_type, dict(recipe.model))
+    cfg = probe.config.to_dict()
+    stft = STFTConfig(sample_rate=cfg["sample_rate"], n_fft=cfg["n_fft"], hop_length=cfg["hop_length"])
+    datamodule.setup()
+    mean, std = estimate_norm_stats(datamodule.train_dataset, stft, cfg["floor_db"])
+    cfg.update(norm_mean=round(mean, 3), norm_std=round(std, 3))
+    return cfg
+
+
+def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
+    """Train the recipe's model; returns the path of the best weights (safetensors + config)."""
+    t = recipe.trainer
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    L.seed_everything(t.seed, workers=True, verbose=False)
+    out = run_dir(recipe)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume and not (out / RESUME_STATE).is_file():
+        raise FileNotFoundError(
+            f"--resume: no training state at {out / RESUME_STATE}; train without --resume first"
+        )
+
+    sample_rate = int(recipe.model.get("sample_rate", 8000))
+    datamodule = SpeechDataModule(recipe.data, sample_rate=sample_rate, seed=t.seed)
+    model_cfg = _model_config(recipe, datamodule, out, resume)
+    (out / MODEL_CONFIG).write_text(json.dumps(model_cfg, indent=2))
+    (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    model = build_model(recipe.model_type, model_cfg)
+
+    from vqaudio.train.module import AutoencoderModule  # after seeding, so weights are reproducible
+
+    stft = STFTConfig(
+        sample_rate=model_cfg["sample_rate"], n_fft=model_cfg["n_fft"], hop_length=model_cfg["hop_length"]
+    )
+    module = AutoencoderModule(model, stft, model_cfg["floor_db"], recipe.optim)
+    metadata = {
+        "recipe": recipe.name,
+        "description": recipe.description,
+        "training_data": str(recipe.data.root),
+        "train_split": "train",
+        "words": recipe.data.words,
+    }
+    callbacks: list[L.Callback] = [
+        BestWeights(out / BEST_WEIGHTS, metadata),
+        ModelCheckpoint(
+            dirpath=out,
+            filename="last",
+            save_last=False,
+            save_top_k=1,
+            every_n_epochs=1,
+            enable_version_counter=False,
+        ),
+        EarlyStopping(monitor="val/loss", patience=t.patience, mode="min"),
+        LearningRateMonitor(logging_interval="step"),
+    ]
+    # Versioned log folders: a resumed run adds logs/version_N+1 and never overwrites earlier history.
+    loggers = [CSVLogger(out, name="logs"), TensorBoardLogger(out, name="tensorboard")]
+    trainer = L.Trainer(
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        max_time={"minutes": t.max_minutes} if t.max_minutes else None,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        gradient_clip_val=recipe.optim.grad_clip or None,
+        check_val_every_n_epoch=t.val_every_n_epochs,
+        log_every_n_steps=t.log_every_n_steps,
+        callbacks=callbacks,
+        logger=loggers,
+        default_root_dir=out,
+        enable_model_summary=False,
+        deterministic=False,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(out / RESUME_STATE) if resume else None)
+    best = out / BEST_WEIGHTS
+    if not best.is_file():
+        raise RuntimeError(f"training ended without a validation round, so no weights were saved in {out}")
+    return best
