@@ -1,0 +1,165 @@
+"""The `vqaudio` command. Thin: parses arguments and calls pipelines, evaluation or training.
+
+Heavy modules (Lightning above all) are imported inside the subcommand that needs them, so inference
+commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vqaudio import __version__
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from vqaudio.train import fit, load_recipe
+
+    overrides = list(args.set or [])
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    if args.out:
+        overrides.append(f"out_dir={args.out}")
+    for flag, key in (
+        ("max_epochs", "trainer.max_epochs"),
+        ("max_minutes", "trainer.max_minutes"),
+        ("devices", "trainer.devices"),
+        ("accelerator", "trainer.accelerator"),
+        ("num_nodes", "trainer.num_nodes"),
+        ("strategy", "trainer.strategy"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    recipe = load_recipe(args.recipe, overrides)
+    best = fit(recipe, resume=args.resume)
+    print(f"best weights: {best}")
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from vqaudio.audio.io import load, save
+    from vqaudio.pipelines import Reconstructor
+
+    reconstructor = Reconstructor.from_checkpoint(args.checkpoint, griffin_lim_iters=args.griffin_lim_iters)
+    wave, sr = load(args.input, mono=False)
+    out = reconstructor(wave, sr)
+    path = save(args.output, out, sr)
+    print(f"wrote {path} ({out.shape[-1] / sr:.2f} s at {sr} Hz)")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from vqaudio.data import join_utterances, speech_files
+    from vqaudio.evaluation import benchmark_report, markdown_table, score_system, write_json
+    from vqaudio.models import load_model
+    from vqaudio.pipelines import Reconstructor
+
+    model = load_model(args.checkpoint)
+    reconstructor = Reconstructor(model, griffin_lim_iters=args.griffin_lim_iters)
+    files = speech_files(args.data, args.split)
+    utterances = join_utterances(files, reconstructor.sample_rate, max_utterances=args.max_utterances)
+    row = score_system(f"vqaudio-{Path(args.checkpoint).stem}", reconstructor, utterances)
+    row["latent_bits_per_second"] = getattr(model, "latent_bits_per_second", None)
+    print(markdown_table([row]))
+    if args.json:
+        write_json(args.json, benchmark_report("evaluate", [row], data=str(args.data), split=args.split))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from vqaudio.models import count_parameters, load_model, read_metadata
+
+    model = load_model(args.checkpoint)
+    meta = read_metadata(args.checkpoint)
+    info = {
+        "checkpoint": str(args.checkpoint),
+        "model_type": meta.get("model_type"),
+        "sample_rate": model.config.sample_rate,
+        "parameters": count_parameters(model),
+        "latent_bits_per_second": getattr(model, "latent_bits_per_second", None),
+        "latent_values_per_second": getattr(model, "latent_values_per_second", None),
+        "config": model.config.to_dict(),
+        "metadata": {k: v for k, v in meta.items() if k not in ("config", "model_type")},
+    }
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vqaudio",
+        description="Discrete (VQ-VAE) and continuous (VAE) latent models of audio: train, reconstruct, evaluate.",
+    )
+    parser.add_argument("--version", action="version", version=f"vqaudio {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "train",
+        help="train a model from a YAML recipe (progress bar, checkpoints, logs)",
+        description="Train a recipe. Best weights go to OUT/NAME/best.safetensors; logs to "
+        "OUT/NAME/logs (CSV) and OUT/NAME/tensorboard.",
+    )
+    p.add_argument("recipe", type=Path, help="recipe YAML, e.g. recipes/reconstruct-vqvae-8k.yaml")
+    p.add_argument("--data", help="folder of speech (e.g. ../shared/data/speech); overrides data.root")
+    p.add_argument("--out", help="output folder for runs (default: the recipe's out_dir, 'runs')")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/NAME/last.ckpt")
+    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget; the best weights so far are kept")
+    p.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
+    p.add_argument("--devices", help="number of devices per node, e.g. 2 for 2-GPU DDP")
+    p.add_argument("--num-nodes", type=int)
+    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set optim.lr=1e-3 (repeatable)",
+    )
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("reconstruct", help="pass a file through a model and write the reconstruction")
+    p.add_argument("checkpoint", type=Path, help="model weights (.safetensors)")
+    p.add_argument("input", type=Path, help="audio file (wav/flac/ogg, any rate and channel count)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (same rate as input)")
+    p.add_argument("--griffin-lim-iters", type=int, default=64, help="phase reconstruction iterations")
+    p.set_defaults(func=_cmd_reconstruct)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="PESQ-NB, STOI and LSD of a model over a folder of speech",
+        description="Joins short clips of one speaker into ~4 s utterances, reconstructs them "
+        "and prints a table of mean PESQ-NB, STOI, log-spectral distance and speed.",
+    )
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--data", required=True, help="folder of speech files")
+    p.add_argument(
+        "--split",
+        default="val",
+        choices=["train", "val", "all"],
+        help="which split of a known layout to score (generic folders: 'all')",
+    )
+    p.add_argument("--max-utterances", type=int, default=None)
+    p.add_argument("--griffin-lim-iters", type=int, default=64)
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("info", help="model type, config, sample rate, parameters and training data")
+    p.add_argument("checkpoint", type=Path)
+    p.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as err:  # AudioError and config errors are ValueErrors
+        print(f"vqaudio {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Score systems over a set of utterances, and write tables/JSON the way every benchmark does (DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from vqaudio.data import Utterance
+from vqaudio.metrics import MetricError, evaluate_pair
+
+System = Callable[[np.ndarray, int], np.ndarray]  # (wave, sample_rate) -> wave of the same length
+
+
+def score_system(
+    name: str,
+    system: System,
+    utterances: Sequence[Utterance],
+    metrics: Sequence[str] = ("pesq_nb", "stoi", "lsd"),
+    max_delay: int = 0,
+    progress: bool = True,
+    on_output: Callable[[Utterance, np.ndarray], None] | None = None,
+) -> dict[str, Any]:
+    """Mean of each metric over the utterances, plus speed as a multiple of real time (`rtf_x`).
+
+    `on_output(utterance, estimate)` sees every output (to save audio, say); it is not timed.
+    """
+    totals: dict[str, list[float]] = {m: [] for m in metrics}
+    audio_seconds = 0.0
+    compute_seconds = 0.0
+    skipped = 0
+    for utt in tqdm(utterances, desc=name, unit="utt", disable=not progress, leave=False):
+        start = time.perf_counter()
+        estimate = system(utt.wave, utt.sample_rate)
+        compute_seconds += time.perf_counter() - start
+        audio_seconds += utt.wave.shape[-1] / utt.sample_rate
+        if on_output is not None:
+            on_output(utt, estimate)
+        try:
+            scores = evaluate_pair(
+                utt.wave, estimate, utt.sample_rate, metrics=tuple(metrics), max_delay=max_delay
+            )
+        except MetricError:
+            skipped += 1  # e.g. an utterance PESQ finds no speech in; counted, not hidden
+            continue
+        for metric, value in scores.items():
+            totals[metric].append(float(value))
+    row: dict[str, Any] = {"system": name}
+    for metric, values in totals.items():
+        row[metric] = round(float(np.mean(values)), 4) if values else None
+    row["rtf_x"] = round(audio_seconds / compute_seconds, 2) if compute_seconds > 0 else None
+    row["utterances"] = len(utterances) - skipped
+    row["audio_seconds"] = round(audio_seconds, 1)
+    return row
+
+
+def machine_description() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    columns = list(columns or _columns(rows))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def benchmark_report(benchmark: str, rows: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "benchmark": benchmark,
+        "date": date.today().isoformat(),
+        "machine": machine_description(),
+        **extra,
+        "rows": list(rows),
+    }
+
+
+def write_json(path: str | Path, report: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    seen: list[str] = []
+    for row in rows:
+        seen.extend(k for k in row if k not in seen)
+    return seen
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    return str(value)
