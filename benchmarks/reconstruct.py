@@ -15,11 +15,10 @@ from pathlib import Path
 import torch
 
 from vqaudio.assets import pretrained_names, pretrained_path
-from vqaudio.ceilings import TrueMagnitudeGriffinLim
 from vqaudio.data import join_utterances, speech_files
 from vqaudio.evaluation import benchmark_report, markdown_table, score_system, write_json
 from vqaudio.models import count_parameters, load_model
-from vqaudio.pipelines import Reconstructor
+from vqaudio.pipelines import Reconstructor, TrueMagnitudeGriffinLim
 
 COLUMNS = [
     "system",

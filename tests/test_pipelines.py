@@ -10,11 +10,10 @@ import pytest
 import torch
 
 from vqaudio.assets import pretrained_names
-from vqaudio.ceilings import TrueMagnitudeGriffinLim
 from vqaudio.data.synth import synth_speech
 from vqaudio.metrics import pesq, stoi
 from vqaudio.models import VQVAE, VQVAEConfig
-from vqaudio.pipelines import Reconstructor
+from vqaudio.pipelines import Reconstructor, TrueMagnitudeGriffinLim
 
 
 @pytest.fixture(scope="module")

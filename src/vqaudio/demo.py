@@ -13,11 +13,10 @@ import numpy as np
 
 from vqaudio.assets import example_files, pretrained_names, pretrained_path
 from vqaudio.audio.io import load, save
-from vqaudio.ceilings import TrueMagnitudeGriffinLim
 from vqaudio.data import Utterance
 from vqaudio.evaluation import System, benchmark_report, markdown_table, score_system, write_json
 from vqaudio.models import load_model
-from vqaudio.pipelines import Reconstructor
+from vqaudio.pipelines import Reconstructor, TrueMagnitudeGriffinLim
 
 RECONSTRUCT_MODELS = ("reconstruct-vqvae-8k", "reconstruct-vae-8k")
 

@@ -1,6 +1,7 @@
 """Pipelines: waveform in, waveform (or bitstream) out. Never trains, never imports Lightning."""
 
+from vqaudio.pipelines.ceiling import TrueMagnitudeGriffinLim
 from vqaudio.pipelines.chunking import process_in_chunks
 from vqaudio.pipelines.reconstruct import Reconstructor
 
-__all__ = ["Reconstructor", "process_in_chunks"]
+__all__ = ["Reconstructor", "TrueMagnitudeGriffinLim", "process_in_chunks"]
