@@ -37,7 +37,8 @@ def score_system(
     audio_seconds = 0.0
     compute_seconds = 0.0
     skipped = 0
-    for utt in tqdm(utterances, desc=name, unit="utt", disable=not progress, leave=False):
+    # disable=None: tqdm shows the bar on a terminal only, so logs and CI output stay clean
+    for utt in tqdm(utterances, desc=name, unit="utt", disable=None if progress else True, leave=False):
         start = time.perf_counter()
         estimate = system(utt.wave, utt.sample_rate)
         compute_seconds += time.perf_counter() - start
