@@ -32,7 +32,6 @@ import ctypes
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from vqaudio.evaluation import machine_description
 from vqaudio.quantize import VectorQuantizer
 from vqaudio.quantize.distance import search_peak_bytes
 
@@ -203,16 +203,7 @@ def idle_cores() -> int:
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    threads = torch.get_num_threads()
-    return f"{cpu}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}"
+    return machine_description()
 
 
 def markdown(rows: list[dict]) -> str:
