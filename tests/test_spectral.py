@@ -306,3 +306,12 @@ def test_rate_k_to_magnitude_round_trip_of_smooth_envelope() -> None:
     # K is read from the input, and batching works
     rk10 = rate_k(db_to_amplitude(envelope_db).expand(2, -1, -1), cfg, k=10)
     assert rate_k_to_magnitude(rk10, cfg).shape == (2, cfg.n_freqs, 6)
+
+
+@pytest.mark.parametrize("n_samples", [1, 30, 63, 64, 65])
+def test_griffin_lim_handles_inputs_shorter_than_a_hop(n_samples: int) -> None:
+    # One STFT frame once broke the integrated initial phase (an empty phase, then an FFT error).
+    cfg = STFTConfig()
+    wave = torch.randn(n_samples, generator=torch.Generator().manual_seed(n_samples))
+    out = griffin_lim(stft(wave, cfg).abs(), cfg, n_iter=4, length=n_samples)
+    assert out.shape == (n_samples,) and torch.isfinite(out).all()

@@ -349,7 +349,8 @@ def _integrated_phase(magnitude: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
     omega = torch.arange(s.shape[-2], device=s.device, dtype=s.dtype)[:, None] / n_fft  # cycles / sample
     inst_freq = (n_fft / lam) * ds_dbin + 2 * math.pi * omega  # rad / sample at each (bin, frame)
     step = 0.5 * hop * (inst_freq[..., 1:] + inst_freq[..., :-1])
-    centred = torch.cat([torch.zeros_like(step[..., :1]), torch.cumsum(step, dim=-1)], dim=-1)
+    # The zero column comes from inst_freq, not step: with one frame, step is empty along time.
+    centred = torch.cat([torch.zeros_like(inst_freq[..., :1]), torch.cumsum(step, dim=-1)], dim=-1)
     # torch.stft measures phase at the frame start, n_fft // 2 samples before the centre: bin m gains
     # 2 pi m (n_fft // 2) / n_fft  (for even n_fft that is pi m, a sign flip on odd bins).
     shift = 2 * math.pi * omega * (n_fft // 2)
