@@ -10,8 +10,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vqaudio import __version__
+
+if TYPE_CHECKING:
+    from vqaudio.pipelines import Codec
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -88,6 +92,77 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _codec_for(args: argparse.Namespace) -> Codec:
+    """The codec from --model, else the shipped default; says on stderr which model it is."""
+    from vqaudio.pipelines import Codec
+
+    codec = Codec.from_checkpoint(args.model) if args.model else Codec.default()
+    print(f"model: {codec.model_id} (ladder: {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s)", file=sys.stderr)
+    return codec
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    from vqaudio.audio.io import AUDIO_EXTENSIONS
+
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+def _describe(data: bytes) -> str:
+    from vqaudio.bitstream import read_vqa
+    from vqaudio.pipelines.codec import bitrate_of
+
+    header, _ = read_vqa(data)
+    rates = bitrate_of(data, header)
+    return (
+        f"{len(data)} bytes, {header.duration_s:.2f} s, {header.stages_used} stage(s): "
+        f"{rates['bitrate']:.0f} bit/s with header, {rates['payload_bitrate']:.0f} bit/s payload only"
+    )
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    codec = _codec_for(args)
+    if args.input.is_dir():
+        from tqdm import tqdm
+
+        files = _audio_files(args.input)
+        if not files:
+            raise FileNotFoundError(f"no audio files (.wav/.flac/.ogg) under {args.input}")
+        for path in tqdm(files, desc="encode", unit="file"):
+            out = (args.output / path.relative_to(args.input)).with_suffix(".vqa")
+            codec.encode_file(path, out, bitrate=args.bitrate)
+        print(f"wrote {len(files)} .vqa files to {args.output}")
+        return 0
+    data = codec.encode_file(args.input, args.output, bitrate=args.bitrate)
+    print(f"wrote {args.output}: {_describe(data)}")
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    codec = _codec_for(args)
+    wave, sr = codec.decode_file(args.input, args.output)
+    print(f"wrote {args.output} ({wave.shape[-1] / sr:.2f} s at {sr} Hz)")
+    return 0
+
+
+def _cmd_codec(args: argparse.Namespace) -> int:
+    from vqaudio.audio.io import load, save
+
+    codec = _codec_for(args)
+    wave, sr = load(args.input, mono=False)
+    data = codec.encode(wave, sr, bitrate=args.bitrate)
+    out, out_sr = codec.decode(data)
+    save(args.output, out, out_sr)
+    print(f"wrote {args.output}: {_describe(data)}")
+    if args.score:
+        from vqaudio.audio.io import to_mono
+        from vqaudio.metrics import pesq, stoi
+
+        ref = to_mono(wave) if wave.ndim == 2 else wave
+        deg = to_mono(out) if out.ndim == 2 else out
+        print(f"PESQ-NB {pesq(ref, deg, sr, mode='nb'):.3f}  STOI {stoi(ref, deg, sr):.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vqaudio",
@@ -149,6 +224,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="model type, config, sample rate, parameters and training data")
     p.add_argument("checkpoint", type=Path)
     p.set_defaults(func=_cmd_info)
+    p = sub.add_parser("encode", help="compress speech to a .vqa bitstream (a file, or a folder of files)")
+    p.add_argument("input", type=Path, help="audio file (any rate/channels) or a folder of audio files")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output .vqa file (or folder)")
+    p.add_argument("--bitrate", type=float, help="target bit/s: the largest rung at or below it (default: top)")
+    p.add_argument("--model", type=Path, help="codec weights (default: shipped codec-8k, else reconstruct-vqvae-8k)")
+    p.set_defaults(func=_cmd_encode)
+
+    p = sub.add_parser("decode", help="decode a .vqa bitstream back to audio")
+    p.add_argument("input", type=Path, help=".vqa file")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output audio file")
+    p.add_argument("--model", type=Path, help="the weights the file was encoded with (default: as encode)")
+    p.set_defaults(func=_cmd_decode)
+
+    p = sub.add_parser("codec", help="round trip: encode and decode a file, print the real bitrate")
+    p.add_argument("input", type=Path, help="audio file (any rate/channels)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="decoded audio file")
+    p.add_argument("--bitrate", type=float, help="target bit/s (default: top rung)")
+    p.add_argument("--model", type=Path, help="codec weights (default: as encode)")
+    p.add_argument("--score", action="store_true", help="also print PESQ-NB and STOI against the input")
+    p.set_defaults(func=_cmd_codec)
     return parser
 
 
@@ -159,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:  # AudioError and config errors are ValueErrors
         print(f"vqaudio {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from vqaudio.pipelines.ceiling import TrueMagnitudeGriffinLim
 from vqaudio.pipelines.chunking import process_in_chunks
+from vqaudio.pipelines.codec import Codec
 from vqaudio.pipelines.reconstruct import Reconstructor
 
-__all__ = ["Reconstructor", "TrueMagnitudeGriffinLim", "process_in_chunks"]
+__all__ = ["Codec", "Reconstructor", "TrueMagnitudeGriffinLim", "process_in_chunks"]

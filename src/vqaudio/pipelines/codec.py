@@ -1,0 +1,299 @@
+"""Codec: speech -> .vqa bytes (residual VQ-VAE codes) -> speech, with a bitrate ladder.
+
+Why chunked: encode and decode walk the signal in chunks of whole latent frames (default ~10 s) so memory
+is bounded whatever the input length. Each chunk is processed with `context_frames` latent frames of real
+signal on either side and those edge frames are thrown away, so the conv model sees (almost) the same
+context as for a single pass; decoded chunks are joined by Griffin-Lim on slightly overlapping segments
+with a linear crossfade. Small seams remain possible at chunk joins (Griffin-Lim phase is per segment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vqaudio.audio.io import resample
+from vqaudio.audio.spectral import STFTConfig, griffin_lim, log_magnitude
+from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
+from vqaudio.models import load_model
+from vqaudio.pipelines.adapt import as_float_array
+
+__all__ = ["DEFAULT_MODELS", "Codec", "bitrate_of", "model_hash"]
+
+DEFAULT_MODELS = ("codec-8k", "reconstruct-vqvae-8k")  # preferred shipped codec first, then the fallback
+
+
+def model_hash(model: nn.Module) -> str:
+    """First 16 hex chars of sha256 over the state_dict tensors' raw bytes, keys sorted (identifies weights)."""
+    digest = hashlib.sha256()
+    state = model.state_dict()
+    for key in sorted(state):
+        tensor = state[key].detach().to("cpu").contiguous()
+        digest.update(key.encode("utf-8"))
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def bitrate_of(data: bytes, header: VqaHeader) -> dict[str, float]:
+    """Real bitrate of a .vqa file: {'bitrate': whole file, 'payload_bitrate': packed indices only} in bit/s."""
+    duration = header.duration_s
+    if duration <= 0:
+        return {"bitrate": math.inf, "payload_bitrate": math.inf}
+    return {"bitrate": len(data) * 8.0 / duration, "payload_bitrate": header.payload_bytes * 8.0 / duration}
+
+
+class Codec:
+    """A speech codec over a (residual) VQ-VAE: encode(wave, sr) -> bytes, decode(bytes) -> (wave, sr).
+
+    Any sample rate and channel count in; each channel is resampled to the model rate and coded on its
+    own; decode restores the input's rate, channel count and exact length. Phase comes from fast
+    Griffin-Lim. The bitrate ladder is one rung per residual stage (a prefix of the stages).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        griffin_lim_iters: int = 64,
+        model_id: str = "unnamed",
+        chunk_seconds: float = 10.0,
+        context_frames: int = 8,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        cfg = getattr(model, "config", None)
+        if cfg is None or not hasattr(cfg, "n_stages") or not hasattr(model, "encode"):
+            raise ValueError(f"Codec needs a VQ-VAE (with codes), got {type(model).__name__}")
+        if cfg.architecture != "conv1d":
+            raise ValueError(
+                f"Codec supports conv1d VQ-VAEs (one code vector per latent frame), got {cfg.architecture!r}"
+            )
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.model_id = model_id
+        self.griffin_lim_iters = int(griffin_lim_iters)
+        self.sample_rate = int(cfg.sample_rate)
+        self.stft = STFTConfig(sample_rate=self.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+        self.floor_db = float(cfg.floor_db)
+        self.stride = int(cfg.downsample_factor)
+        self.n_stages = int(cfg.n_stages)
+        self.codebook_size = int(cfg.codebook_size)
+        self.frame_rate = float(cfg.latent_frame_rate)
+        self.samples_per_latent = self.stride * self.stft.hop_length
+        self.chunk_latents = max(1, round(chunk_seconds * self.frame_rate))
+        self.context_frames = int(context_frames)
+        self._hash: str | None = None
+
+    # construction -----------------------------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **kwargs: object) -> Codec:
+        """Load weights from a .safetensors checkpoint; model_id is the file's stem."""
+        path = Path(path)
+        kwargs.setdefault("model_id", path.stem)
+        return cls(load_model(path), **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_pretrained(cls, name: str = "codec-8k", **kwargs: object) -> Codec:
+        """Shipped weights by name; FileNotFoundError lists the shipped names if `name` is missing."""
+        from vqaudio.assets import pretrained_path
+
+        return cls.from_checkpoint(pretrained_path(name), **kwargs)
+
+    @classmethod
+    def default(cls, **kwargs: object) -> Codec:
+        """The shipped codec-8k if present, else reconstruct-vqvae-8k."""
+        from vqaudio.assets import pretrained_names
+
+        shipped = pretrained_names()
+        for name in DEFAULT_MODELS:
+            if name in shipped:
+                return cls.from_pretrained(name, **kwargs)
+        raise FileNotFoundError(f"none of the default codec models {DEFAULT_MODELS} is shipped; shipped: {shipped}")
+
+    # ladder ------------------------------------------------------------------------------------------
+    @property
+    def model_hash(self) -> str:
+        if self._hash is None:
+            self._hash = model_hash(self.model)
+        return self._hash
+
+    @property
+    def bits_per_stage(self) -> int:
+        return bits_for_codebook(self.codebook_size)
+
+    @property
+    def bitrates(self) -> list[float]:
+        """Payload bit/s using the first k stages, k = 1..n_stages."""
+        return [self.frame_rate * k * self.bits_per_stage for k in range(1, self.n_stages + 1)]
+
+    def stages_for_bitrate(self, bitrate: float | None) -> int:
+        """The most stages whose payload bitrate fits in `bitrate` (all stages for None)."""
+        if bitrate is None:
+            return self.n_stages
+        fitting = [k for k, rate in enumerate(self.bitrates, start=1) if rate <= bitrate + 1e-9]
+        if not fitting:
+            ladder = ", ".join(f"{r:g}" for r in self.bitrates)
+            raise ValueError(f"bitrate {bitrate:g} bit/s is below this model's lowest rung; available: {ladder} bit/s")
+        return fitting[-1]
+
+    # sizes -------------------------------------------------------------------------------------------
+    def _model_length(self, n_samples: int, sample_rate: int) -> int:
+        """Samples at the model rate for `n_samples` at `sample_rate` (same rule in encode and decode)."""
+        if sample_rate == self.sample_rate:
+            return n_samples
+        return max(1, round(n_samples * self.sample_rate / sample_rate))
+
+    def _n_latents(self, n_model_samples: int) -> int:
+        n_frames = n_model_samples // self.stft.hop_length + 1  # center=True STFT
+        return -(-n_frames // self.stride)
+
+    # encode ------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _encode_mono(self, wave: np.ndarray, n_stages: int) -> np.ndarray:
+        """Model-rate mono wave -> codes (n_latents, n_stages), chunk by chunk with context margins."""
+        n = wave.shape[0]
+        total = self._n_latents(n)
+        spl = self.samples_per_latent
+        out = np.empty((total, n_stages), dtype=np.int64)
+        for first in range(0, total, self.chunk_latents):
+            last = min(first + self.chunk_latents, total)
+            a = max(0, first - self.context_frames)
+            seg = wave[a * spl : min(n, (last + self.context_frames) * spl)]
+            x = torch.from_numpy(np.ascontiguousarray(seg, dtype=np.float32)).to(self.device)
+            spec = log_magnitude(x[None], self.stft, floor_db=self.floor_db)
+            codes = self.model.encode(spec, n_stages=n_stages)[0]
+            if codes.dim() == 1:
+                codes = codes[:, None]
+            out[first:last] = codes[first - a : last - a].cpu().numpy()
+        return out
+
+    def encode(self, wave: np.ndarray | torch.Tensor, sample_rate: int, bitrate: float | None = None) -> bytes:
+        """Waveform (T,) or (C, T) at any rate -> .vqa bytes at the largest rung <= `bitrate`."""
+        wave = as_float_array(wave)
+        if int(sample_rate) < 1:
+            raise ValueError(f"sample rate must be positive, got {sample_rate}")
+        sample_rate = int(sample_rate)
+        k = self.stages_for_bitrate(bitrate)
+        channels = wave[None] if wave.ndim == 1 else wave
+        n_samples = channels.shape[-1]
+        n_model = self._model_length(n_samples, sample_rate)
+        codes = []
+        for channel in channels:
+            at_model = resample(channel, sample_rate, self.sample_rate) if sample_rate != self.sample_rate else channel
+            at_model = _fit_length(np.asarray(at_model, dtype=np.float32), n_model)
+            codes.append(self._encode_mono(at_model, k))
+        header = VqaHeader(
+            model_id=self.model_id,
+            model_hash=self.model_hash,
+            sample_rate=sample_rate,
+            model_sample_rate=self.sample_rate,
+            n_samples=n_samples,
+            n_channels=len(codes),
+            frame_rate=self.frame_rate,
+            n_frames=codes[0].shape[0],
+            stages_used=k,
+            codebook_sizes=[self.codebook_size] * k,
+        )
+        return write_vqa(header, np.stack(codes))
+
+    # decode ------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _decode_db(self, codes: np.ndarray) -> torch.Tensor:
+        """Codes (n, k) -> dB spectrogram (F, n * stride)."""
+        c = torch.from_numpy(codes).to(self.device)
+        if self.n_stages == 1:
+            c = c[..., 0]
+        return self.model.decode(c[None])[0]
+
+    @torch.inference_mode()
+    def _decode_mono(self, codes: np.ndarray, n_model: int) -> np.ndarray:
+        """Codes (n_latents, k) -> model-rate mono wave of n_model samples; chunked, crossfaded Griffin-Lim."""
+        total = codes.shape[0]
+        spl, hop, ctx = self.samples_per_latent, self.stft.hop_length, self.context_frames
+        overlap = min(ctx, max(1, ctx // 2)) * spl if total > self.chunk_latents else 0
+        out = np.zeros(n_model, dtype=np.float32)
+        weight = np.zeros(n_model, dtype=np.float32)
+        for first in range(0, total, self.chunk_latents):
+            last = min(first + self.chunk_latents, total)
+            a, b = max(0, first - ctx), min(total, last + ctx)
+            spec_db = self._decode_db(codes[a:b])  # frames from global frame a * stride
+            s0 = max(0, first * spl - overlap)
+            s1 = n_model if last == total else min(n_model, last * spl + overlap)
+            if s1 <= s0:
+                continue
+            f0 = s0 // hop - a * self.stride
+            gl_length = max(s1 - s0, hop)  # griffin_lim cannot run on a single frame: give it two
+            n_frames = gl_length // hop + 1
+            mag = torch.pow(10.0, spec_db[:, f0 : f0 + n_frames] / 20.0)
+            if mag.shape[-1] < n_frames:  # the last frames of a file: repeat the edge
+                mag = torch.nn.functional.pad(mag[None], (0, n_frames - mag.shape[-1]), mode="replicate")[0]
+            piece = griffin_lim(mag, self.stft, n_iter=self.griffin_lim_iters, length=gl_length)
+            piece = piece[: s1 - s0].cpu().numpy()
+            w = np.ones(s1 - s0, dtype=np.float32)
+            if first > 0 and overlap:
+                ramp = min(2 * overlap, s1 - s0)
+                w[:ramp] = np.linspace(0.0, 1.0, ramp + 2, dtype=np.float32)[1:-1]
+            if last < total and overlap:
+                ramp = min(2 * overlap, s1 - s0)
+                w[-ramp:] *= np.linspace(1.0, 0.0, ramp + 2, dtype=np.float32)[1:-1]
+            out[s0:s1] += piece * w
+            weight[s0:s1] += w
+        return out / np.maximum(weight, 1e-8)
+
+    def decode(self, data: bytes, source: str = "input") -> tuple[np.ndarray, int]:
+        """.vqa bytes -> (wave (T,) or (C, T) float32, sample_rate) with the encoded input's rate and length.
+
+        Raises BitstreamError for truncated/corrupt data or a file made by other weights.
+        """
+        header, codes = read_vqa(data, expected_model_hash=self.model_hash, source=source)
+        if header.model_sample_rate != self.sample_rate or header.stages_used > self.n_stages:
+            raise BitstreamError(
+                f"{source}: made for a {header.model_sample_rate} Hz model with {header.stages_used} stages, "
+                f"but this model is {self.sample_rate} Hz with {self.n_stages} stages"
+            )
+        n_model = self._model_length(header.n_samples, header.sample_rate)
+        if header.n_frames != self._n_latents(n_model):
+            raise BitstreamError(
+                f"{source}: header says {header.n_frames} frames but {header.n_samples} samples at "
+                f"{header.sample_rate} Hz need {self._n_latents(n_model)}: the file is inconsistent"
+            )
+        outputs = []
+        for channel_codes in codes:
+            mono = self._decode_mono(channel_codes, n_model)
+            if header.sample_rate != self.sample_rate:
+                mono = resample(mono, self.sample_rate, header.sample_rate)
+            outputs.append(_fit_length(np.asarray(mono, dtype=np.float32), header.n_samples))
+        out = np.stack(outputs)
+        return (out[0] if header.n_channels == 1 else out), header.sample_rate
+
+    # files -------------------------------------------------------------------------------------------
+    def encode_file(self, path: str | Path, output: str | Path, bitrate: float | None = None) -> bytes:
+        """Encode an audio file (any rate/channels) to a .vqa file; returns the bytes written."""
+        from vqaudio.audio.io import load
+
+        wave, sr = load(path, mono=False)
+        data = self.encode(wave, sr, bitrate=bitrate)
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(data)
+        return data
+
+    def decode_file(self, path: str | Path, output: str | Path) -> tuple[np.ndarray, int]:
+        """Decode a .vqa file to audio; returns (wave, sample_rate)."""
+        from vqaudio.audio.io import save
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such .vqa file: {path}")
+        wave, sr = self.decode(path.read_bytes(), source=str(path))
+        save(output, wave, sr)
+        return wave, sr
+
+
+def _fit_length(wave: np.ndarray, n: int) -> np.ndarray:
+    if wave.shape[-1] >= n:
+        return wave[:n]
+    return np.pad(wave, (0, n - wave.shape[-1]))

@@ -1,0 +1,192 @@
+"""Codec pipeline: .vqa round trips, the bitrate ladder, chunking, errors and the encode/decode/codec CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vqaudio.assets import PRETRAINED
+from vqaudio.audio.io import load, save
+from vqaudio.bitstream import BitstreamError, read_vqa
+from vqaudio.cli import main
+from vqaudio.models import VQVAE, VQVAEConfig, save_model
+from vqaudio.pipelines import Codec
+from vqaudio.pipelines.codec import bitrate_of
+
+TINY = dict(hidden_channels=16, n_res_blocks=1, n_downsample=1, latent_dim=8, codebook_size=16, n_stages=3)
+
+
+def tiny_model(seed: int = 0) -> VQVAE:
+    torch.manual_seed(seed)
+    return VQVAE(VQVAEConfig(**TINY))
+
+
+@pytest.fixture(scope="module")
+def codec() -> Codec:
+    return Codec(tiny_model(), griffin_lim_iters=4, model_id="tiny")
+
+
+def noise(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(shape) * 0.1).astype(np.float32)
+
+
+def test_ladder_arithmetic(codec: Codec) -> None:
+    # 8000 / 64 / 2 = 62.5 latent frames/s, 16 entries = 4 bits per stage
+    assert codec.bitrates == [250.0, 500.0, 750.0]
+    assert codec.stages_for_bitrate(None) == 3
+    assert codec.stages_for_bitrate(750) == 3
+    assert codec.stages_for_bitrate(749) == 2
+    assert codec.stages_for_bitrate(250) == 1
+    with pytest.raises(ValueError, match="lowest rung"):
+        codec.stages_for_bitrate(100)
+
+
+@pytest.mark.parametrize(("shape", "rate"), [((8000,), 8000), ((2, 16001), 16000)])
+def test_round_trip_keeps_length_rate_channels(codec: Codec, shape: tuple[int, ...], rate: int) -> None:
+    wave = noise(shape)
+    data = codec.encode(wave, rate)
+    out, out_rate = codec.decode(data)
+    assert out_rate == rate
+    assert out.shape == wave.shape
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    header, codes = read_vqa(data)
+    assert header.n_channels == (1 if wave.ndim == 1 else 2)
+    assert header.sample_rate == rate and header.model_sample_rate == 8000
+    assert header.n_samples == shape[-1] and header.model_id == "tiny"
+    assert header.model_hash == codec.model_hash and len(codec.model_hash) == 16
+    assert codes.shape == (header.n_channels, header.n_frames, 3)
+
+
+def test_file_size_matches_header_and_bitrates(codec: Codec) -> None:
+    data = codec.encode(noise((16000,)), 8000)
+    header, _ = read_vqa(data)
+    assert len(data) == header.total_bytes == header.header_bytes + header.payload_bytes
+    rates = bitrate_of(data, header)
+    assert rates["bitrate"] == pytest.approx(len(data) * 8 / 2.0)
+    assert rates["payload_bitrate"] == pytest.approx(header.payload_bytes * 8 / 2.0)
+    assert rates["payload_bitrate"] == pytest.approx(750, rel=0.02)  # the top rung, up to rounding
+
+
+def test_lower_bitrate_fewer_stages_smaller_file(codec: Codec) -> None:
+    wave = noise((16000,))
+    sizes = []
+    for bitrate, stages in ((750, 3), (500, 2), (300, 1)):
+        data = codec.encode(wave, 8000, bitrate=bitrate)
+        header, codes = read_vqa(data)
+        assert header.stages_used == stages and codes.shape[-1] == stages
+        assert codec.decode(data)[0].shape == wave.shape
+        sizes.append(len(data))
+    assert sizes[0] > sizes[1] > sizes[2]
+
+
+def test_other_model_is_refused(codec: Codec) -> None:
+    data = codec.encode(noise((4000,)), 8000)
+    other = Codec(tiny_model(seed=1), griffin_lim_iters=4)
+    assert other.model_hash != codec.model_hash
+    with pytest.raises(BitstreamError, match="hash"):
+        other.decode(data)
+
+
+def test_truncated_and_corrupt_data_are_refused(codec: Codec) -> None:
+    data = codec.encode(noise((4000,)), 8000)
+    with pytest.raises(BitstreamError, match="truncated"):
+        codec.decode(data[:-7])
+    corrupt = bytearray(data)
+    corrupt[-10] ^= 0xFF
+    with pytest.raises(BitstreamError):
+        codec.decode(bytes(corrupt))
+
+
+def test_long_input_chunked_keeps_length() -> None:
+    small = Codec(tiny_model(), griffin_lim_iters=2, chunk_seconds=2.0, context_frames=4)
+    whole = Codec(tiny_model(), griffin_lim_iters=2, chunk_seconds=100.0, context_frames=4)
+    wave = noise((25 * 8000 + 37,))
+    data = small.encode(wave, 8000)
+    out, rate = small.decode(data)
+    assert rate == 8000 and out.shape == wave.shape and np.isfinite(out).all()
+    # context margins wider than the tiny model's receptive field: chunked codes equal one-pass codes
+    np.testing.assert_array_equal(read_vqa(data)[1], read_vqa(whole.encode(wave, 8000))[1])
+
+
+def test_silence_and_tiny_input(codec: Codec) -> None:
+    for n in (8000, 50):
+        out, rate = codec.decode(codec.encode(np.zeros(n, dtype=np.float32), 8000))
+        assert out.shape == (n,) and rate == 8000 and np.isfinite(out).all()
+
+
+def test_single_stage_model_has_one_rung() -> None:
+    torch.manual_seed(0)
+    model = VQVAE(VQVAEConfig(**{**TINY, "n_stages": 1}))
+    single = Codec(model, griffin_lim_iters=2)
+    assert single.bitrates == [250.0]
+    out, _ = single.decode(single.encode(noise((4000,)), 8000))
+    assert out.shape == (4000,)
+
+
+def test_from_pretrained_missing_lists_shipped() -> None:
+    with pytest.raises(FileNotFoundError, match="shipped"):
+        Codec.from_pretrained("no-such-model")
+
+
+def test_cli_encode_decode_codec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = save_model(tiny_model(), tmp_path / "tiny.safetensors")
+    wav = save(tmp_path / "in.wav", noise((2, 8000)), 16000)
+    vqa = tmp_path / "in.vqa"
+    assert main(["encode", str(wav), "-o", str(vqa), "--bitrate", "500", "--model", str(ckpt)]) == 0
+    header, _ = read_vqa(vqa.read_bytes())
+    assert header.stages_used == 2 and header.model_id == "tiny"
+    assert "bit/s payload only" in capsys.readouterr().out
+    out_wav = tmp_path / "out.wav"
+    assert main(["decode", str(vqa), "-o", str(out_wav), "--model", str(ckpt)]) == 0
+    wave, sr = load(out_wav, mono=False)
+    assert sr == 16000 and wave.shape == (2, 8000)
+    assert main(["codec", str(wav), "-o", str(tmp_path / "rt.wav"), "--model", str(ckpt)]) == 0
+    printed = capsys.readouterr().out
+    assert "with header" in printed and "payload only" in printed
+    # a folder in, a folder of .vqa files out
+    folder = tmp_path / "dir"
+    save(folder / "a.wav", noise((4000,)), 8000)
+    save(folder / "sub" / "b.flac", noise((4000,), seed=2), 8000)
+    assert main(["encode", str(folder), "-o", str(tmp_path / "out"), "--model", str(ckpt)]) == 0
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.vqa")) == [
+        "a.vqa",
+        "sub/b.vqa",
+    ]
+
+
+def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = save_model(tiny_model(), tmp_path / "tiny.safetensors")
+    other = save_model(tiny_model(seed=1), tmp_path / "other.safetensors")
+    wav = save(tmp_path / "in.wav", noise((4000,)), 8000)
+    vqa = tmp_path / "in.vqa"
+    assert main(["encode", str(wav), "-o", str(vqa), "--model", str(ckpt)]) == 0
+    capsys.readouterr()
+    assert main(["decode", str(vqa), "-o", str(tmp_path / "x.wav"), "--model", str(other)]) == 2
+    assert "hash" in capsys.readouterr().err
+    vqa.write_bytes(vqa.read_bytes()[:30])
+    assert main(["decode", str(vqa), "-o", str(tmp_path / "x.wav"), "--model", str(ckpt)]) == 2
+    assert "truncated" in capsys.readouterr().err
+    assert main(["encode", str(wav), "-o", str(vqa), "--bitrate", "10", "--model", str(ckpt)]) == 2
+    assert "lowest rung" in capsys.readouterr().err
+
+
+SHIPPED = PRETRAINED / "reconstruct-vqvae-8k.safetensors"
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped reconstruct-vqvae-8k weights absent")
+def test_shipped_model_round_trip_quality() -> None:
+    from vqaudio.data.synth import synth_speech
+    from vqaudio.metrics import pesq
+
+    torch.set_num_threads(1)
+    codec = Codec.from_pretrained("reconstruct-vqvae-8k", griffin_lim_iters=32)
+    assert codec.bitrates == [562.5, 1125.0, 1687.5, 2250.0]
+    wave = synth_speech(3.0, seed=3)
+    data = codec.encode(wave, 8000)
+    assert read_vqa(data)[0].stages_used == 4
+    out, rate = codec.decode(data)
+    assert rate == 8000 and out.shape == wave.shape
+    assert pesq(wave, out, 8000, mode="nb") > 1.5
