@@ -1,0 +1,217 @@
+"""Codec benchmark: every rung of the vqaudio Codec's bitrate ladder vs the real Codec 2 and Opus tools.
+
+All systems are scored the same way on the same ~4 s utterances (8 kHz): PESQ-NB, STOI and log-spectral
+distance, beside the *measured* bitrate (bits actually written / audio duration). Delay: each baseline's output
+is shifted by its known lag (`CodedAudio.expected_delay_samples`) before scoring; waveforms are not
+cross-correlated, because Codec 2 synthesises its own phase and cross-correlation misjudges its lag.
+vqaudio adds no delay (decode restores the input's exact length and timing).
+
+Speed: vqaudio's encode and decode are timed separately on `--threads` torch threads (`encode_rtf_x`,
+`decode_rtf_x`: seconds of audio per second of compute, summed over utterances). A baseline's
+`roundtrip_rtf_x` is the wall time of the whole baselines.py call: two tool processes (encoder, decoder)
+plus their temp-file I/O, so it includes process start-up and is not comparable to the vqaudio figures.
+
+    python benchmarks/codec.py --data ../shared/data/speech --split val --json OUT.json \
+        [--model PATH] [--max-utterances 40] [--threads 1]   # default model: Codec.default()
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `baselines` lives beside this script
+
+from baselines import CodedAudio, codec2_code, has_codec2, has_opus, opus_code
+from vqaudio.bitstream import read_vqa
+from vqaudio.data import Utterance, join_utterances, speech_files
+from vqaudio.evaluation import benchmark_report, markdown_table, write_json
+from vqaudio.metrics import MetricError, evaluate_pair
+from vqaudio.pipelines.codec import Codec, bitrate_of
+
+SAMPLE_RATE = 8000
+METRICS = ("pesq_nb", "stoi", "lsd")
+CODEC2_MODES = ("3200", "2400", "1200", "700C")
+OPUS_BITRATES = (6000, 8000)
+COLUMNS = [
+    "system",
+    "bitrate",
+    "bitrate_with_header",
+    "pesq_nb",
+    "stoi",
+    "lsd",
+    "encode_rtf_x",
+    "decode_rtf_x",
+    "roundtrip_rtf_x",
+    "utterances",
+]
+
+
+def shift_out_delay(reference: np.ndarray, decoded: np.ndarray, delay: int) -> tuple[np.ndarray, np.ndarray]:
+    """Drop a known output lag of `delay` samples and trim both signals to their common length."""
+    if delay > 0:
+        decoded = decoded[delay:]
+    elif delay < 0:
+        reference = reference[-delay:]
+    n = min(reference.size, decoded.size)
+    return reference[:n], decoded[:n]
+
+
+class _Scores:
+    """Per-utterance metric values for one system; unscorable utterances are counted, not hidden."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {m: [] for m in METRICS}
+        self.skipped = 0
+
+    def add(self, reference: np.ndarray, decoded: np.ndarray, delay: int = 0) -> None:
+        ref, est = shift_out_delay(reference, decoded, delay)
+        try:
+            scores = evaluate_pair(ref, est, SAMPLE_RATE, metrics=METRICS)
+        except MetricError:
+            self.skipped += 1
+            return
+        for metric, value in scores.items():
+            self.values[metric].append(float(value))
+
+    def means(self) -> dict[str, float | None]:
+        return {m: (round(float(np.mean(v)), 4) if v else None) for m, v in self.values.items()}
+
+
+def _rate(audio_seconds: float, compute_seconds: float) -> float | None:
+    return round(audio_seconds / compute_seconds, 2) if compute_seconds > 0 else None
+
+
+def score_vqaudio_rung(codec: Codec, bitrate: float, utterances: Sequence[Utterance]) -> dict[str, Any]:
+    """Encode and decode every utterance at one rung; measured bitrate from the .vqa bytes written."""
+    scores = _Scores()
+    audio_s = encode_s = decode_s = 0.0
+    payload_bits = file_bits = 0.0
+    for utt in utterances:
+        start = time.perf_counter()
+        data = codec.encode(utt.wave, utt.sample_rate, bitrate=bitrate)
+        encode_s += time.perf_counter() - start
+        start = time.perf_counter()
+        decoded, sr = codec.decode(data)
+        decode_s += time.perf_counter() - start
+        if sr != utt.sample_rate or decoded.shape != utt.wave.shape:
+            raise RuntimeError(
+                f"codec decode returned shape {decoded.shape} at {sr} Hz for an input of shape "
+                f"{utt.wave.shape} at {utt.sample_rate} Hz: the codec must restore the input's rate and length"
+            )
+        header, _ = read_vqa(data)
+        rates = bitrate_of(data, header)
+        payload_bits += rates["payload_bitrate"] * header.duration_s
+        file_bits += rates["bitrate"] * header.duration_s
+        audio_s += utt.wave.size / utt.sample_rate
+        scores.add(utt.wave, decoded, delay=0)
+    return {
+        "system": f"vqaudio-{int(bitrate + 0.5)}",  # half up: 562.5 -> 563
+        "bitrate": round(payload_bits / audio_s, 1),
+        "bitrate_with_header": round(file_bits / audio_s, 1),
+        **scores.means(),
+        "encode_rtf_x": _rate(audio_s, encode_s),
+        "decode_rtf_x": _rate(audio_s, decode_s),
+        "roundtrip_rtf_x": _rate(audio_s, encode_s + decode_s),
+        "utterances": len(utterances) - scores.skipped,
+    }
+
+
+def score_baseline(
+    name: str, run: Callable[[np.ndarray], CodedAudio], utterances: Sequence[Utterance]
+) -> dict[str, Any]:
+    """Run a command-line codec on every utterance; bitrate as measured from what its encoder wrote."""
+    scores = _Scores()
+    audio_s = wall_s = 0.0
+    coded_bits = file_bits = 0.0
+    for utt in utterances:
+        start = time.perf_counter()
+        coded = run(utt.wave)
+        wall_s += time.perf_counter() - start
+        audio_s += coded.duration_s
+        coded_bits += coded.bitrate * coded.duration_s
+        file_bits += coded.file_bitrate * coded.duration_s
+        scores.add(utt.wave, coded.wave, delay=coded.expected_delay_samples)
+    return {
+        "system": name,
+        "bitrate": round(coded_bits / audio_s, 1),
+        "bitrate_with_header": round(file_bits / audio_s, 1),
+        **scores.means(),
+        "encode_rtf_x": None,
+        "decode_rtf_x": None,
+        "roundtrip_rtf_x": _rate(audio_s, wall_s),
+        "utterances": len(utterances) - scores.skipped,
+    }
+
+
+def baseline_runs() -> dict[str, Callable[[np.ndarray], CodedAudio]]:
+    """The installed baselines by row name; prints a note for each tool that is missing."""
+    runs: dict[str, Callable[[np.ndarray], CodedAudio]] = {}
+    if has_codec2():
+        for mode in CODEC2_MODES:
+            runs[f"codec2-{mode}"] = lambda wave, m=mode: codec2_code(wave, m)
+    else:
+        print("note: c2enc/c2dec not found (Debian package codec2): skipping the codec2-* rows")
+    if has_opus():
+        for bitrate in OPUS_BITRATES:
+            runs[f"opus-{bitrate}"] = lambda wave, b=bitrate: opus_code(wave, SAMPLE_RATE, b)
+    else:
+        print("note: opusenc/opusdec not found (Debian package opus-tools): skipping the opus-* rows")
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, type=Path, help="folder of speech (any layout speech_files knows)")
+    parser.add_argument("--split", default="val", choices=["train", "val", "all"])
+    parser.add_argument("--model", type=Path, help="codec checkpoint (.safetensors); default: the shipped codec")
+    parser.add_argument("--max-utterances", type=int, default=40, help="even spread over speakers")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (speed is per thread count)")
+    parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    codec = Codec.from_checkpoint(args.model) if args.model else Codec.default()
+    files = speech_files(args.data, args.split)
+    utterances = join_utterances(files, SAMPLE_RATE, max_utterances=args.max_utterances)
+    if not utterances:
+        raise SystemExit(f"no utterances found in {args.data} (split {args.split!r}): check --data and --split")
+    print(
+        f"{len(utterances)} utterances, {sum(u.wave.size for u in utterances) / SAMPLE_RATE:.0f} s, from "
+        f"{args.data}; model {codec.model_id}, ladder {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s"
+    )
+
+    rows = []
+    for bitrate in codec.bitrates:
+        rows.append(score_vqaudio_rung(codec, bitrate, utterances))
+        print(f"  done {rows[-1]['system']}", flush=True)
+    for name, run in baseline_runs().items():
+        rows.append(score_baseline(name, run, utterances))
+        print(f"  done {name}", flush=True)
+
+    print(markdown_table(rows, COLUMNS))
+    if args.json:
+        report = benchmark_report(
+            "codec",
+            rows,
+            data=str(args.data),
+            split=args.split,
+            model=str(args.model) if args.model else f"shipped:{codec.model_id}",
+            model_hash=codec.model_hash,
+            griffin_lim_iters=codec.griffin_lim_iters,
+            threads=args.threads,
+        )
+        write_json(args.json, report)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

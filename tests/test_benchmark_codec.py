@@ -1,0 +1,55 @@
+"""Smoke test of benchmarks/codec.py: two utterances through every row, JSON shaped as DESIGN.md says."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "codec.py"
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark_codec", _SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("benchmark_codec", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_codec_benchmark_two_utterances(shared_data_dir: Path, tmp_path: Path) -> None:
+    if not (shutil.which("c2enc") and shutil.which("c2dec") and shutil.which("opusenc") and shutil.which("opusdec")):
+        pytest.skip("Codec 2 (c2enc/c2dec) or opus-tools (opusenc/opusdec) not installed")
+    bench = _load_benchmark()
+    out = tmp_path / "codec.json"
+    argv = ["--data", str(shared_data_dir / "speech"), "--max-utterances", "2", "--json", str(out)]
+    assert bench.main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "codec" and report["split"] == "val"
+    for key in ("date", "machine", "data", "model", "rows"):
+        assert key in report
+    rows = {row["system"]: row for row in report["rows"]}
+    expected = {"codec2-3200", "codec2-2400", "codec2-1200", "codec2-700C", "opus-6000", "opus-8000"}
+    assert expected <= set(rows)
+    ours = [row for name, row in rows.items() if name.startswith("vqaudio-")]
+    assert len(ours) >= 1
+    for row in ours:
+        nominal = int(row["system"].split("-")[1])
+        assert abs(row["bitrate"] - nominal) / nominal < 0.05  # measured payload rate sits on its rung
+        assert row["bitrate_with_header"] > row["bitrate"]
+        assert row["encode_rtf_x"] > 0 and row["decode_rtf_x"] > 0
+    for row in rows.values():
+        assert row["utterances"] == 2
+        assert 1.0 <= row["pesq_nb"] <= 4.6 and 0.0 < row["stoi"] <= 1.0 and row["lsd"] > 0
+    assert abs(rows["codec2-3200"]["bitrate"] - 3200) < 100  # measured, not the nominal label
+    assert rows["codec2-3200"]["roundtrip_rtf_x"] > 0
+    assert rows["codec2-3200"]["encode_rtf_x"] is None  # baselines are not split into encode/decode
+    # with the known 20 ms lag removed, Codec 2 is intelligible; an unaligned score would be much lower
+    assert rows["codec2-3200"]["stoi"] > 0.7
