@@ -175,8 +175,7 @@ def codec2_code(wave: np.ndarray, mode: str) -> CodedAudio:
     bytes_per_frame = -(-bits_per_frame // 8)
     if file_bytes != n_frames * bytes_per_frame:
         raise BaselineError(
-            f"c2enc {mode} wrote {file_bytes} bytes for {n_frames} frames, expected "
-            f"{n_frames * bytes_per_frame}"
+            f"c2enc {mode} wrote {file_bytes} bytes for {n_frames} frames, expected {n_frames * bytes_per_frame}"
         )
     return CodedAudio(
         system=f"codec2-{mode}",

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import torch
 
-from vqaudio.audio.spectral import STFTConfig, log_magnitude
-from vqaudio.data import join_utterances, speech_files
-from vqaudio.evaluation import benchmark_report, markdown_table, write_json
+from vqaudio.audio.spectral import log_magnitude
+from vqaudio.evaluation import held_out_utterances, print_and_save
 from vqaudio.models import load_model
 
 
 def stage_counts(model: torch.nn.Module, waves: list[torch.Tensor]) -> torch.Tensor:
     """(n_stages, K) histogram of the codes the model picks over all waves."""
     cfg = model.config
-    stft = STFTConfig(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+    stft = cfg.stft
     counts = torch.zeros(cfg.n_stages, cfg.codebook_size, dtype=torch.long)
     with torch.inference_mode():
         for wave in waves:
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    utterances = join_utterances(speech_files(args.data, args.split), 8000)
+    utterances = held_out_utterances(args.data, args.split, 8000)
     waves = [torch.from_numpy(u.wave) for u in utterances]
     print(f"{len(waves)} utterances, {sum(w.numel() for w in waves) / 8000:.0f} s of {args.split} speech")
     rows = []
@@ -73,10 +72,18 @@ def main(argv: list[str] | None = None) -> int:
         row = usage_row(f"vqaudio-{name}", stage_counts(model, waves))
         row["quantizer_options"] = str(model.config.quantizer_options)
         rows.append(row)
-    print(markdown_table(rows, ["system", "usage", "usage_min_stage", "perplexity", "dead_codes", "codebook_size",
-                                "stages", "bits_used_per_vector", "quantizer_options"]))
-    if args.json:
-        write_json(args.json, benchmark_report("codebook_usage", rows, data=str(args.data), split=args.split))
+    columns = [
+        "system",
+        "usage",
+        "usage_min_stage",
+        "perplexity",
+        "dead_codes",
+        "codebook_size",
+        "stages",
+        "bits_used_per_vector",
+        "quantizer_options",
+    ]
+    print_and_save("codebook_usage", rows, columns, args.json, data=str(args.data), split=args.split)
     return 0
 
 

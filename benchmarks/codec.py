@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `baselines` lives be
 
 from baselines import CodedAudio, codec2_code, has_codec2, has_opus, opus_code
 from vqaudio.bitstream import read_vqa
-from vqaudio.data import Utterance, join_utterances, speech_files
-from vqaudio.evaluation import benchmark_report, markdown_table, write_json
+from vqaudio.data import Utterance
+from vqaudio.evaluation import held_out_utterances, print_and_save
 from vqaudio.metrics import MetricError, evaluate_pair
 from vqaudio.pipelines.codec import Codec, bitrate_of
 
@@ -179,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     codec = Codec.from_checkpoint(args.model) if args.model else Codec.default()
-    files = speech_files(args.data, args.split)
-    utterances = join_utterances(files, SAMPLE_RATE, max_utterances=args.max_utterances)
+    utterances = held_out_utterances(args.data, args.split, SAMPLE_RATE, args.max_utterances)
     if not utterances:
         raise SystemExit(f"no utterances found in {args.data} (split {args.split!r}): check --data and --split")
     print(
@@ -196,20 +195,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(score_baseline(name, run, utterances))
         print(f"  done {name}", flush=True)
 
-    print(markdown_table(rows, COLUMNS))
-    if args.json:
-        report = benchmark_report(
-            "codec",
-            rows,
-            data=str(args.data),
-            split=args.split,
-            model=str(args.model) if args.model else f"shipped:{codec.model_id}",
-            model_hash=codec.model_hash,
-            griffin_lim_iters=codec.griffin_lim_iters,
-            threads=args.threads,
-        )
-        write_json(args.json, report)
-        print(f"wrote {args.json}")
+    print_and_save(
+        "codec",
+        rows,
+        COLUMNS,
+        args.json,
+        data=str(args.data),
+        split=args.split,
+        model=str(args.model) if args.model else f"shipped:{codec.model_id}",
+        model_hash=codec.model_hash,
+        griffin_lim_iters=codec.griffin_lim_iters,
+        threads=args.threads,
+    )
     return 0
 
 

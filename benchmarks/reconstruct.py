@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 
 from vqaudio.assets import pretrained_names, pretrained_path
-from vqaudio.data import join_utterances, speech_files
-from vqaudio.evaluation import benchmark_report, markdown_table, score_system, write_json
+from vqaudio.evaluation import held_out_utterances, print_and_save, score_system
 from vqaudio.models import count_parameters, load_model
 from vqaudio.pipelines import Reconstructor, TrueMagnitudeGriffinLim
 
@@ -38,29 +37,20 @@ def default_checkpoints() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data", required=True, type=Path, help="folder of speech (any layout speech_files knows)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, type=Path, help="folder of speech (any layout speech_files knows)")
     parser.add_argument("--split", default="val", choices=["train", "val", "all"])
     parser.add_argument("--checkpoint", action="append", type=Path, help="weights to score (repeatable)")
     parser.add_argument("--max-utterances", type=int, default=60, help="even spread over speakers")
     parser.add_argument("--griffin-lim-iters", type=int, default=64)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (speed is per thread count)"
-    )
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (speed is per thread count)")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     checkpoints = args.checkpoint or default_checkpoints()
-    files = speech_files(args.data, args.split)
-    utterances = join_utterances(files, 8000, max_utterances=args.max_utterances)
-    print(
-        f"{len(utterances)} utterances, {sum(u.wave.size for u in utterances) / 8000:.0f} s, from {args.data}"
-    )
+    utterances = held_out_utterances(args.data, args.split, 8000, args.max_utterances)
+    print(f"{len(utterances)} utterances, {sum(u.wave.size for u in utterances) / 8000:.0f} s, from {args.data}")
 
     rows = []
     ceiling = TrueMagnitudeGriffinLim(n_iter=args.griffin_lim_iters)
@@ -76,18 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         row["parameters"] = count_parameters(model)
         rows.append(row)
 
-    print(markdown_table(rows, COLUMNS))
-    if args.json:
-        report = benchmark_report(
-            "reconstruct",
-            rows,
-            data=str(args.data),
-            split=args.split,
-            griffin_lim_iters=args.griffin_lim_iters,
-            threads=args.threads,
-        )
-        write_json(args.json, report)
-        print(f"wrote {args.json}")
+    print_and_save(
+        "reconstruct",
+        rows,
+        COLUMNS,
+        args.json,
+        data=str(args.data),
+        split=args.split,
+        griffin_lim_iters=args.griffin_lim_iters,
+        threads=args.threads,
+    )
     return 0
 
 

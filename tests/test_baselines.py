@@ -20,12 +20,8 @@ from benchmarks.baselines import (
     opus_code,
 )
 
-needs_codec2 = pytest.mark.skipif(
-    not baselines.has_codec2(), reason="c2enc/c2dec missing (apt-get install codec2)"
-)
-needs_opus = pytest.mark.skipif(
-    not baselines.has_opus(), reason="opusenc/opusdec missing (apt-get install opus-tools)"
-)
+needs_codec2 = pytest.mark.skipif(not baselines.has_codec2(), reason="c2enc/c2dec missing (apt-get install codec2)")
+needs_opus = pytest.mark.skipif(not baselines.has_opus(), reason="opusenc/opusdec missing (apt-get install opus-tools)")
 
 
 def vowels(seconds: float = 3.0, sample_rate: int = 8000, seed: int = 0) -> np.ndarray:

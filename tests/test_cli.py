@@ -40,9 +40,7 @@ def test_inference_commands_do_not_import_lightning() -> None:
     assert out.strip() == "False"
 
 
-def test_info_prints_config_and_parameters(
-    checkpoint: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_info_prints_config_and_parameters(checkpoint: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", str(checkpoint[0])]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["model_type"] == "vqvae" and info["sample_rate"] == 8000 and info["parameters"] > 0

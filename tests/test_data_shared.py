@@ -35,9 +35,7 @@ def test_asterisk_counts(speech: Path) -> None:
     everything = speech_files(speech / "asterisk", include_nonspeech=True)
     assert Counter(f.speaker for f in everything) == ASTERISK_ALL
     speech_only = speech_files(speech / "asterisk")
-    assert Counter(f.speaker for f in speech_only) == {
-        v: n - NONSPEECH_PER_VOICE for v, n in ASTERISK_ALL.items()
-    }
+    assert Counter(f.speaker for f in speech_only) == {v: n - NONSPEECH_PER_VOICE for v, n in ASTERISK_ALL.items()}
     assert {f.speaker for f in speech_files(speech / "asterisk", "val")} == {"ru_RU_f_IvrvoiceRU"}
 
 

@@ -14,9 +14,7 @@ from vqaudio.data.utterances import spread_quotas
 SR = 8000
 
 
-def _clip(
-    root: Path, speaker: str, name: str, seconds: float, value: float = 0.2, sr: int = SR
-) -> SpeechFile:
+def _clip(root: Path, speaker: str, name: str, seconds: float, value: float = 0.2, sr: int = SR) -> SpeechFile:
     path = save(root / speaker / f"{name}.wav", np.full(round(seconds * sr), value, np.float32), sr)
     return SpeechFile(path, speaker, "folder")
 

@@ -38,9 +38,7 @@ def speech_like(seconds: float = 2.0, sample_rate: int = SR, seed: int = 0) -> n
     t = np.arange(round(seconds * sample_rate)) / sample_rate
     f0 = 110 + 40 * np.sin(2 * np.pi * 0.6 * t + rng.uniform(0, 6)) + 5 * np.sin(2 * np.pi * 5.5 * t)
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    formants = np.array([500.0, 1500.0, 2500.0]) * (
-        1 + 0.15 * np.sin(2 * np.pi * 1.3 * t[:, None] + np.arange(3))
-    )
+    formants = np.array([500.0, 1500.0, 2500.0]) * (1 + 0.15 * np.sin(2 * np.pi * 1.3 * t[:, None] + np.arange(3)))
     wave = np.zeros_like(t)
     for k in range(1, sample_rate // 200):
         fk = k * f0
@@ -267,9 +265,7 @@ def test_evaluate_pair_aligns_a_codec_delay_first(speech: np.ndarray) -> None:
 def test_spectral_distortion_of_a_constant_2db_offset_is_4_db2() -> None:
     ref = np.random.default_rng(0).normal(40.0, 10.0, size=(3, 50, 20))
     assert spectral_distortion_db2(ref, ref + 2.0) == pytest.approx(4.0)
-    assert spectral_distortion_db2(
-        torch.from_numpy(ref), torch.from_numpy(ref - 2.0).float()
-    ) == pytest.approx(4.0)
+    assert spectral_distortion_db2(torch.from_numpy(ref), torch.from_numpy(ref - 2.0).float()) == pytest.approx(4.0)
     assert spectral_distortion_db2(ref, ref + 2.0, remove_mean=True) == pytest.approx(0.0, abs=1e-12)
     # mean over frames of the per-frame mean: one frame off by 3 dB in 4 frames -> 9 / 4
     est = ref[0, :4].copy()
@@ -310,9 +306,7 @@ def test_pesq_and_stoi_on_a_real_asterisk_prompt(shared_data_dir) -> None:
     assert sr == 8000
     assert pesq(wave, wave, sr) > 4.4
     assert stoi(wave, wave, sr) > 0.999
-    scores = [
-        evaluate_pair(wave, add_noise(wave, snr), sr, metrics=("pesq_nb", "stoi")) for snr in (25, 10, 0)
-    ]
+    scores = [evaluate_pair(wave, add_noise(wave, snr), sr, metrics=("pesq_nb", "stoi")) for snr in (25, 10, 0)]
     pesq_values = [s["pesq_nb"] for s in scores]
     stoi_values = [s["stoi"] for s in scores]
     assert pesq_values[0] > 2.5 and decreasing(pesq_values), pesq_values

@@ -62,9 +62,7 @@ def make(model_type: str, architecture: str = "conv1d", **overrides: object) -> 
 @pytest.mark.parametrize("architecture", ARCHS)
 @pytest.mark.parametrize("model_type", ["vqvae", "vae"])
 @pytest.mark.parametrize("n_frames", [1, 7, 63, 126])
-def test_any_length_comes_back_with_the_input_shape(
-    model_type: str, architecture: str, n_frames: int
-) -> None:
+def test_any_length_comes_back_with_the_input_shape(model_type: str, architecture: str, n_frames: int) -> None:
     model = make(model_type, architecture)
     spec = formant_spectrogram(batch=2, n_frames=n_frames)
     out = model(spec)
@@ -92,9 +90,7 @@ def test_leading_axes_are_kept_and_bad_inputs_are_clear_errors() -> None:
         single = model(spec[0])
     assert batched.reconstruction_db.shape == (2, 3, 129, 10) and batched.codes.shape == (2, 3, 3)
     assert single.reconstruction_db.shape == (129, 10) and single.codes.shape == (3,)
-    torch.testing.assert_close(
-        single.reconstruction_db, batched.reconstruction_db[0, 0], atol=1e-4, rtol=1e-4
-    )
+    torch.testing.assert_close(single.reconstruction_db, batched.reconstruction_db[0, 0], atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="129"):
         model(torch.zeros(1, 128, 10))
     with pytest.raises(ValueError, match="0 frames"):
@@ -240,9 +236,7 @@ def test_default_model_size_and_real_time_factor() -> None:
 
 
 # Checkpoints -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("model_type", "architecture"), [("vqvae", "conv1d"), ("vae", "conv1d"), ("vqvae", "conv2d")]
-)
+@pytest.mark.parametrize(("model_type", "architecture"), [("vqvae", "conv1d"), ("vae", "conv1d"), ("vqvae", "conv2d")])
 def test_save_and_load_give_identical_outputs(tmp_path, model_type: str, architecture: str) -> None:
     model = make(model_type, architecture, norm_mean=-55.5)
     spec = formant_spectrogram(batch=2, n_frames=19)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import timedelta
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -16,12 +15,6 @@ from vqaudio.quantize import FSQ, ResidualVQ, VectorQuantizer
 WORLD = 2
 STEPS = 6
 EMPTY_STEP, MASKED_STEP = 2, 3  # rank 1 has no rows at one step and only padding at another
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _batch(step: int, rank: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,9 +34,12 @@ def _same_on_all_ranks(t: torch.Tensor) -> bool:
     return all(torch.equal(parts[0], p) for p in parts[1:])
 
 
-def _worker(rank: int, port: int) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD, timeout=timedelta(seconds=60))
+def _worker(rank: int, rendezvous: str) -> None:
+    # A file rendezvous, not a TCP port: a "free" port picked ahead of time can be taken before the
+    # workers bind it, which made this test fail now and then inside the full suite.
+    dist.init_process_group(
+        "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=WORLD, timeout=timedelta(seconds=60)
+    )
     torch.set_num_threads(1)
     try:
         dim = 4
@@ -109,7 +105,7 @@ class _Model(torch.nn.Module):
         return out.quantized, out.loss
 
 
-def test_ddp_two_cpu_ranks_stay_identical_and_survive_empty_batches() -> None:
+def test_ddp_two_cpu_ranks_stay_identical_and_survive_empty_batches(tmp_path: Path) -> None:
     # Each worker raises on a mismatch; mp.spawn re-raises it here. Collectives time out after 60 s
     # instead of hanging if a rank ever skipped one.
-    mp.spawn(_worker, args=(_free_port(),), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(str(tmp_path / "rendezvous"),), nprocs=WORLD, join=True)

@@ -41,9 +41,7 @@ def _harmonic(seconds: float = 1.0, sample_rate: int = 8000) -> torch.Tensor:
     """A gliding 19-harmonic tone with a slow amplitude envelope: speech-like but exactly known."""
     t = torch.arange(int(seconds * sample_rate), dtype=torch.float64) / sample_rate
     phase = 2 * math.pi * torch.cumsum(140.0 + 20.0 * t, 0) / sample_rate
-    x = sum((0.8**h) * torch.sin(h * phase) for h in range(1, 20)) * (
-        0.5 + 0.5 * torch.sin(2 * math.pi * 2 * t)
-    )
+    x = sum((0.8**h) * torch.sin(h * phase) for h in range(1, 20)) * (0.5 + 0.5 * torch.sin(2 * math.pi * 2 * t))
     return (0.5 * x / x.abs().max()).float()
 
 
@@ -51,9 +49,7 @@ def _harmonic(seconds: float = 1.0, sample_rate: int = 8000) -> torch.Tensor:
 
 
 def test_config_dict_round_trip_and_validation() -> None:
-    cfg = STFTConfig(
-        sample_rate=16000, n_fft=512, hop_length=128, win_length=400, window="hamming", center=False
-    )
+    cfg = STFTConfig(sample_rate=16000, n_fft=512, hop_length=128, win_length=400, window="hamming", center=False)
     assert STFTConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.n_freqs == 257 and cfg.frames_per_second == 125.0 and cfg.win_size == 400
     with pytest.raises(ValueError, match="unknown keys"):
@@ -81,9 +77,7 @@ def test_num_frames_and_num_samples_match_stft(cfg: STFTConfig, n: int) -> None:
     frames = stft(torch.zeros(n), cfg).shape[-1]
     assert num_frames(n, cfg) == frames
     assert num_frames(num_samples(frames, cfg), cfg) == frames
-    assert istft(torch.zeros(cfg.n_freqs, frames, dtype=torch.complex64), cfg).shape[-1] == num_samples(
-        frames, cfg
-    )
+    assert istft(torch.zeros(cfg.n_freqs, frames, dtype=torch.complex64), cfg).shape[-1] == num_samples(frames, cfg)
 
 
 # ------------------------------------------------------------------------------------------- STFT pair
@@ -105,11 +99,7 @@ def test_stft_istft_perfect_reconstruction_batched(cfg: STFTConfig) -> None:
 def test_istft_agrees_with_torch_istft(cfg: STFTConfig) -> None:
     spec = torch.randn(2, cfg.n_freqs, 40, dtype=torch.complex128, generator=torch.Generator().manual_seed(1))
     window = {"hann": torch.hann_window, "hamming": torch.hamming_window}.get(cfg.window)
-    win = (
-        window(cfg.win_size, dtype=torch.float64)
-        if window
-        else torch.hann_window(cfg.win_size).sqrt().double()
-    )
+    win = window(cfg.win_size, dtype=torch.float64) if window else torch.hann_window(cfg.win_size).sqrt().double()
     n = num_samples(40, cfg) - 3
     expected = torch.istft(spec, cfg.n_fft, cfg.hop_length, cfg.win_size, window=win, center=True, length=n)
     torch.testing.assert_close(istft(spec, cfg, n), expected)
@@ -189,9 +179,7 @@ def test_fast_griffin_lim_beats_classic_and_integrated_init_beats_random() -> No
     def sc(**kw: object) -> float:
         return spectral_convergence(mag, griffin_lim(mag, cfg, length=x.shape[-1], **kw), cfg).item()
 
-    assert sc(n_iter=32, momentum=0.99, init_phase="random") < 0.7 * sc(
-        n_iter=32, momentum=0.0, init_phase="random"
-    )
+    assert sc(n_iter=32, momentum=0.99, init_phase="random") < 0.7 * sc(n_iter=32, momentum=0.0, init_phase="random")
     assert sc(n_iter=8) < 0.5 * sc(n_iter=8, init_phase="random")
     # deterministic: the same call gives the same waveform
     a = griffin_lim(mag, cfg, n_iter=4, init_phase="random")
@@ -228,9 +216,7 @@ def test_mel_filterbank_shape_nonneg_and_covers_band() -> None:
     coverage = fb.sum(dim=0)
     centres = freqs[fb.argmax(dim=1)]
     inside = (freqs >= centres[0]) & (freqs <= centres[-1])
-    torch.testing.assert_close(
-        coverage[inside], torch.ones(int(inside.sum())), atol=1e-5, rtol=0
-    )  # partition
+    torch.testing.assert_close(coverage[inside], torch.ones(int(inside.sum())), atol=1e-5, rtol=0)  # partition
     assert torch.all(coverage[(freqs < 100.0) | (freqs > 3800.0)] == 0)
     assert torch.all(centres[1:] >= centres[:-1])  # ordered low to high
     # default 80 mels on 129 bins: narrow low bands still get a bin; slaney norm gives unit-area rows

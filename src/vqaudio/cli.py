@@ -56,20 +56,16 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from vqaudio.data import join_utterances, speech_files
-    from vqaudio.evaluation import benchmark_report, markdown_table, score_system, write_json
+    from vqaudio.evaluation import held_out_utterances, print_and_save, score_system
     from vqaudio.models import load_model
     from vqaudio.pipelines import Reconstructor
 
     model = load_model(args.checkpoint)
     reconstructor = Reconstructor(model, griffin_lim_iters=args.griffin_lim_iters)
-    files = speech_files(args.data, args.split)
-    utterances = join_utterances(files, reconstructor.sample_rate, max_utterances=args.max_utterances)
+    utterances = held_out_utterances(args.data, args.split, reconstructor.sample_rate, args.max_utterances)
     row = score_system(f"vqaudio-{Path(args.checkpoint).stem}", reconstructor, utterances)
     row["latent_bits_per_second"] = getattr(model, "latent_bits_per_second", None)
-    print(markdown_table([row]))
-    if args.json:
-        write_json(args.json, benchmark_report("evaluate", [row], data=str(args.data), split=args.split))
+    print_and_save("evaluate", [row], None, args.json, data=str(args.data), split=args.split)
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from vqaudio.data import Utterance
+from vqaudio.data import Utterance, join_utterances, speech_files
 from vqaudio.metrics import MetricError, evaluate_pair
 
 System = Callable[[np.ndarray, int], np.ndarray]  # (wave, sample_rate) -> wave of the same length
@@ -46,9 +46,7 @@ def score_system(
         if on_output is not None:
             on_output(utt, estimate)
         try:
-            scores = evaluate_pair(
-                utt.wave, estimate, utt.sample_rate, metrics=tuple(metrics), max_delay=max_delay
-            )
+            scores = evaluate_pair(utt.wave, estimate, utt.sample_rate, metrics=tuple(metrics), max_delay=max_delay)
         except MetricError:
             skipped += 1  # e.g. an utterance PESQ finds no speech in; counted, not hidden
             continue
@@ -61,6 +59,23 @@ def score_system(
     row["utterances"] = len(utterances) - skipped
     row["audio_seconds"] = round(audio_seconds, 1)
     return row
+
+
+def held_out_utterances(
+    data: str | Path, split: str, sample_rate: int, max_utterances: int | None = None
+) -> list[Utterance]:
+    """The utterances every scorer uses: a split's clips, joined per speaker into ~4 s (data/README)."""
+    return join_utterances(speech_files(data, split), sample_rate, max_utterances=max_utterances)
+
+
+def print_and_save(
+    benchmark: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None, json_path: Path | None, **extra: Any
+) -> None:
+    """Print the markdown table; with json_path, also write the DESIGN.md JSON report there."""
+    print(markdown_table(rows, columns))
+    if json_path:
+        write_json(json_path, benchmark_report(benchmark, rows, **extra))
+        print(f"wrote {json_path}")
 
 
 def machine_description() -> str:

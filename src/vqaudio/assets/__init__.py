@@ -22,7 +22,5 @@ def pretrained_path(name: str) -> Path:
     """Path of shipped weights by name, e.g. 'reconstruct-vqvae-8k'; a clear error lists what exists."""
     path = PRETRAINED / f"{name}.safetensors"
     if not path.is_file():
-        raise FileNotFoundError(
-            f"no pretrained model '{name}'; shipped: {', '.join(pretrained_names()) or 'none'}"
-        )
+        raise FileNotFoundError(f"no pretrained model '{name}'; shipped: {', '.join(pretrained_names()) or 'none'}")
     return path

@@ -28,9 +28,7 @@ class AudioError(ValueError):
     """An audio file (or array bound for one) that cannot be used; the message names it and says why."""
 
 
-def load(
-    path: str | os.PathLike[str], sample_rate: int | None = None, mono: bool = True
-) -> tuple[np.ndarray, int]:
+def load(path: str | os.PathLike[str], sample_rate: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
     """Read `path` as float32 in [-1, 1]: (T,) if `mono` (channel mean) else (C, T).
 
     With `sample_rate`, the audio is resampled with soxr to that rate and that rate is returned; otherwise
@@ -151,8 +149,7 @@ def _as_numpy(wave: Any, path: Path) -> np.ndarray:
         wave = wave.detach().cpu().float().numpy()
     elif isinstance(wave, np.ndarray) and wave.dtype.kind not in "f":
         raise AudioError(
-            f"{path}: expected float samples in [-1, 1], got {wave.dtype}; scale integer PCM first "
-            "(e.g. int16 / 32768)"
+            f"{path}: expected float samples in [-1, 1], got {wave.dtype}; scale integer PCM first (e.g. int16 / 32768)"
         )
     try:
         return np.asarray(wave, dtype=np.float32)

@@ -65,9 +65,7 @@ class STFTConfig:
         if self.sample_rate <= 0 or self.n_fft <= 1 or self.hop_length <= 0:
             raise ValueError(f"STFTConfig: sample_rate, n_fft and hop_length must be positive, got {self}")
         if self.win_length is not None and not 0 < self.win_length <= self.n_fft:
-            raise ValueError(
-                f"STFTConfig: win_length must be in 1..n_fft ({self.n_fft}), got {self.win_length}"
-            )
+            raise ValueError(f"STFTConfig: win_length must be in 1..n_fft ({self.n_fft}), got {self.win_length}")
         if self.window not in _WINDOWS:
             raise ValueError(f"STFTConfig: unknown window {self.window!r}; choose from {', '.join(_WINDOWS)}")
         if self.hop_length > self.win_size:
@@ -117,9 +115,7 @@ DENOISER_STFT = STFTConfig(sample_rate=8000, n_fft=519, hop_length=31)
 _CACHE: dict[tuple[Any, ...], torch.Tensor] = {}
 
 
-def _cached(
-    key: tuple[Any, ...], device: torch.device, dtype: torch.dtype, build: Callable[[], Any]
-) -> torch.Tensor:
+def _cached(key: tuple[Any, ...], device: torch.device, dtype: torch.dtype, build: Callable[[], Any]) -> torch.Tensor:
     """A constant tensor (window, filterbank, ...) built once per key/device/dtype.
 
     Built outside inference mode so a cache filled during inference can still be used by training (autograd
@@ -166,8 +162,7 @@ def _real_tensor(x: Any, name: str) -> torch.Tensor:
 def _check_spec(spec: torch.Tensor, cfg: STFTConfig, name: str) -> None:
     if spec.ndim < 2 or spec.shape[-2] != cfg.n_freqs:
         raise ValueError(
-            f"{name}: expected shape (..., {cfg.n_freqs}, frames) for n_fft={cfg.n_fft}, "
-            f"got {tuple(spec.shape)}"
+            f"{name}: expected shape (..., {cfg.n_freqs}, frames) for n_fft={cfg.n_fft}, got {tuple(spec.shape)}"
         )
 
 
@@ -431,9 +426,7 @@ def _initial_phase(mag: torch.Tensor, cfg: STFTConfig, init: torch.Tensor | str 
     if method == "random":
         gen = torch.Generator(device="cpu").manual_seed(0)
         return (2 * math.pi * torch.rand(mag.shape, generator=gen, dtype=mag.dtype)).to(mag.device)
-    raise ValueError(
-        f"griffin_lim: init_phase must be a tensor, 'integrated', 'zeros' or 'random'; got {init!r}"
-    )
+    raise ValueError(f"griffin_lim: init_phase must be a tensor, 'integrated', 'zeros' or 'random'; got {init!r}")
 
 
 # ------------------------------------------------------------------------------------------------- mel
@@ -475,9 +468,7 @@ def _triangles(bin_pos: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return weights
 
 
-def _mel_fb_array(
-    cfg: STFTConfig, n_mels: int, f_min: float, f_max: float, norm: str | None, htk: bool
-) -> np.ndarray:
+def _mel_fb_array(cfg: STFTConfig, n_mels: int, f_min: float, f_max: float, norm: str | None, htk: bool) -> np.ndarray:
     mel_edges = np.linspace(hz_to_mel(f_min, htk), hz_to_mel(f_max, htk), n_mels + 2)
     hz_edges = mel_to_hz(mel_edges, htk)
     weights = _triangles(cfg.bin_frequencies(), hz_edges)
@@ -571,9 +562,7 @@ def mel_to_magnitude(
 def rate_k_frequencies(k: int = 20, f_min: float = 200.0, f_max: float = 3700.0) -> np.ndarray:
     """The K sample frequencies (Hz) of Codec 2 newamp1: equally spaced in mel, 2595 log10(1 + f/700)."""
     if k < 2 or not 0.0 <= f_min < f_max:
-        raise ValueError(
-            f"rate_k: need k >= 2 and 0 <= f_min < f_max; got k={k}, f_min={f_min}, f_max={f_max}"
-        )
+        raise ValueError(f"rate_k: need k >= 2 and 0 <= f_min < f_max; got k={k}, f_min={f_min}, f_max={f_max}")
     return mel_to_hz(np.linspace(hz_to_mel(f_min, htk=True), hz_to_mel(f_max, htk=True), k), htk=True)
 
 

@@ -93,9 +93,7 @@ def pack_bits(codes: np.ndarray, bits_per_stage: Sequence[int]) -> bytes:
     return bytes(out)
 
 
-def unpack_bits(
-    data: bytes | bytearray | memoryview, n_frames: int, bits_per_stage: Sequence[int]
-) -> np.ndarray:
+def unpack_bits(data: bytes | bytearray | memoryview, n_frames: int, bits_per_stage: Sequence[int]) -> np.ndarray:
     """Inverse of pack_bits: int64 codes of shape (n_frames, n_stages). Checks the exact byte count."""
     bits = _check_bits(bits_per_stage)
     expected = packed_size(n_frames, bits)
@@ -122,7 +120,5 @@ def unpack_bits(
         codes[start : start + rows, nonzero] = np.add.reduceat(weighted, starts[nonzero], axis=1)
     tail_bits = expected * 8 - n_frames * row_bits
     if tail_bits and int(buffer[-1]) & ((1 << tail_bits) - 1):
-        raise BitstreamError(
-            f"packed payload has non-zero padding in its last {tail_bits} bits: it is corrupt"
-        )
+        raise BitstreamError(f"packed payload has non-zero padding in its last {tail_bits} bits: it is corrupt")
     return codes

@@ -95,12 +95,7 @@ class VqaHeader:
             if getattr(self, name) == 0:
                 raise BitstreamError(f"header field {name!r} must be positive, got 0")
         rate = self.frame_rate
-        if (
-            isinstance(rate, bool)
-            or not isinstance(rate, (int, float))
-            or not math.isfinite(rate)
-            or rate <= 0
-        ):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
             raise BitstreamError(f"header field 'frame_rate' must be a positive number, got {rate!r}")
         if not isinstance(self.codebook_sizes, list) or len(self.codebook_sizes) != self.stages_used:
             raise BitstreamError(
@@ -226,9 +221,7 @@ def read_vqa(
             raise BitstreamError(f"{source}: truncated .vqa file: {n} bytes, expected at least {_OVERHEAD}")
         raise BitstreamError(f"{source}: not a .vqa file ({n} bytes, too short for the magic {MAGIC!r})")
     if bytes(view[:4]) != MAGIC:
-        raise BitstreamError(
-            f"{source}: not a .vqa file (starts with {bytes(view[:4])!r}, expected {MAGIC!r})"
-        )
+        raise BitstreamError(f"{source}: not a .vqa file (starts with {bytes(view[:4])!r}, expected {MAGIC!r})")
     if n < PREAMBLE_BYTES:
         raise BitstreamError(
             f"{source}: truncated .vqa file: {n} bytes, the preamble alone needs {PREAMBLE_BYTES} "
@@ -237,11 +230,7 @@ def read_vqa(
     _, version, header_len, payload_len = _PREAMBLE.unpack_from(view)
     (preamble_crc,) = _CRC.unpack_from(view, _PREAMBLE.size)
     if zlib.crc32(view[: _PREAMBLE.size]) != preamble_crc:
-        hint = (
-            f" (version field reads {version}, perhaps from a newer vqaudio)"
-            if version != FORMAT_VERSION
-            else ""
-        )
+        hint = f" (version field reads {version}, perhaps from a newer vqaudio)" if version != FORMAT_VERSION else ""
         raise BitstreamError(f"{source}: corrupt .vqa file: preamble CRC mismatch{hint}")
     if version != FORMAT_VERSION:
         raise BitstreamError(
@@ -290,9 +279,7 @@ def read_vqa(
         raise BitstreamError(f"{source}: {error}") from error
     codes = flat.reshape(header.n_channels, header.n_frames, header.stages_used)
     if codes.size and (codes >= np.asarray(header.codebook_sizes, dtype=np.int64)).any():
-        raise BitstreamError(
-            f"{source}: payload holds indices beyond the codebook sizes {header.codebook_sizes}"
-        )
+        raise BitstreamError(f"{source}: payload holds indices beyond the codebook sizes {header.codebook_sizes}")
     return header, codes
 
 

@@ -59,7 +59,5 @@ def load_waves(
         raise ValueError(f"none of the {len(files)} audio files could be loaded; first error: {failed[0]}")
     if failed:
         shown = "; ".join(failed[:5]) + (f"; ... and {len(failed) - 5} more" if len(failed) > 5 else "")
-        warnings.warn(
-            f"skipped {len(failed)} of {len(files)} audio files that cannot be loaded: {shown}", stacklevel=3
-        )
+        warnings.warn(f"skipped {len(failed)} of {len(files)} audio files that cannot be loaded: {shown}", stacklevel=3)
     return loaded

@@ -243,9 +243,7 @@ def _formant_cascade(x: np.ndarray, tracks: np.ndarray, sr: int, block: int) -> 
     return y
 
 
-def _fricative_noise(
-    n: int, sr: int, segments: list[tuple[str, int, int]], rng: np.random.Generator
-) -> np.ndarray:
+def _fricative_noise(n: int, sr: int, segments: list[tuple[str, int, int]], rng: np.random.Generator) -> np.ndarray:
     """White noise band-passed high in the spectrum, a different band per fricative."""
     out = np.zeros(n)
     nyquist = sr / 2

@@ -69,9 +69,7 @@ def match_lengths(
     if n_ref == n_est:
         return reference, estimate
     longer = max(n_ref, n_est)
-    allowed = max(
-        round(LENGTH_TOLERANCE * longer), round(LENGTH_TOLERANCE_S * sample_rate) if sample_rate else 0
-    )
+    allowed = max(round(LENGTH_TOLERANCE * longer), round(LENGTH_TOLERANCE_S * sample_rate) if sample_rate else 0)
     if abs(n_ref - n_est) > allowed:
         rate = f" at {sample_rate} Hz" if sample_rate else ""
         raise MetricError(

@@ -54,9 +54,7 @@ def align(reference: Any, degraded: Any, max_delay: int) -> tuple[np.ndarray, np
         ref = ref[-delay:]
     n = min(ref.shape[-1], deg.shape[-1])
     if n == 0:
-        raise MetricError(
-            f"align: no overlap left after removing a delay of {delay} samples; inputs too short"
-        )
+        raise MetricError(f"align: no overlap left after removing a delay of {delay} samples; inputs too short")
     return ref[:n], deg[:n]
 
 

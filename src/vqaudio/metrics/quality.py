@@ -40,9 +40,7 @@ def pesq(reference: Any, degraded: Any, sample_rate: int, mode: str = "nb") -> f
     """
     name = f"pesq_{mode}"
     if mode not in _PESQ_RATES:
-        raise ValueError(
-            f"pesq: mode must be 'nb' (narrowband, 8 kHz) or 'wb' (wideband, 16 kHz), got {mode!r}"
-        )
+        raise ValueError(f"pesq: mode must be 'nb' (narrowband, 8 kHz) or 'wb' (wideband, 16 kHz), got {mode!r}")
     sample_rate = check_sample_rate(sample_rate, name)
     target = _PESQ_RATES[mode]
     if sample_rate < target:
@@ -125,9 +123,7 @@ def si_sdr(reference: Any, estimate: Any) -> float:
     est = est - est.mean()
     ref_energy = float(np.dot(ref, ref))
     if ref_energy == 0.0:
-        raise MetricError(
-            f"{name}: reference is constant (silent once its mean is removed); SI-SDR is undefined"
-        )
+        raise MetricError(f"{name}: reference is constant (silent once its mean is removed); SI-SDR is undefined")
     target = (np.dot(est, ref) / ref_energy) * ref
     noise = est - target
     eps = _SI_SDR_EPS * float(np.dot(est, est)) + np.finfo(np.float64).tiny

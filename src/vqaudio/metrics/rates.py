@@ -14,9 +14,7 @@ def bits_per_second(n_bits: float, duration_s: float) -> float:
     if not math.isfinite(n_bits) or n_bits < 0:
         raise ValueError(f"bits_per_second: n_bits must be a finite number >= 0, got {n_bits!r}")
     if not math.isfinite(duration_s) or duration_s <= 0:
-        raise ValueError(
-            f"bits_per_second: duration_s must be a positive number of seconds, got {duration_s!r}"
-        )
+        raise ValueError(f"bits_per_second: duration_s must be a positive number of seconds, got {duration_s!r}")
     return float(n_bits) / float(duration_s)
 
 
@@ -33,9 +31,7 @@ def bits_per_vector(codebook_sizes: int | Sequence[int], whole_bits: bool = Fals
     return float(sum(math.ceil(b - 1e-12) for b in bits) if whole_bits else sum(bits))
 
 
-def codebook_bitrate(
-    frames_per_second: float, codebook_sizes: int | Sequence[int], whole_bits: bool = False
-) -> float:
+def codebook_bitrate(frames_per_second: float, codebook_sizes: int | Sequence[int], whole_bits: bool = False) -> float:
     """Bits per second of a stream of one VQ vector per frame: frames_per_second * bits_per_vector."""
     if not math.isfinite(frames_per_second) or frames_per_second <= 0:
         raise ValueError(f"codebook_bitrate: frames_per_second must be positive, got {frames_per_second!r}")

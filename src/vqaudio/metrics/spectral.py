@@ -43,9 +43,7 @@ def log_spectral_distance(
     est = as_signal(estimate, "estimate", name)
     ref, est = match_lengths(ref, est, name, sample_rate)
     if ref.size < n_fft:
-        raise MetricError(
-            f"{name}: signals are too short ({ref.size} samples); need at least n_fft={n_fft} samples"
-        )
+        raise MetricError(f"{name}: signals are too short ({ref.size} samples); need at least n_fft={n_fft} samples")
     require_sound(ref, "reference", name)
     p_ref = _power_frames(ref, int(n_fft), int(hop_length))
     p_est = _power_frames(est, int(n_fft), int(hop_length))

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from vqaudio.audio.spectral import STFTConfig
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
 
@@ -75,6 +76,11 @@ class SpectrogramAutoencoderConfig:
         return self.n_fft // 2 + 1
 
     @property
+    def stft(self) -> STFTConfig:
+        """The STFT front-end this model's spectrograms come from (pipelines and training both use it)."""
+        return STFTConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length)
+
+    @property
     def frames_per_second(self) -> float:
         return self.sample_rate / self.hop_length
 
@@ -138,9 +144,7 @@ class VQVAEConfig(SpectrogramAutoencoderConfig):
         if self.n_stages < 1:
             raise ValueError(f"n_stages must be >= 1, got {self.n_stages}")
         if not isinstance(self.quantizer_options, dict):
-            raise ValueError(
-                f"quantizer_options must be a mapping, got {type(self.quantizer_options).__name__}"
-            )
+            raise ValueError(f"quantizer_options must be a mapping, got {type(self.quantizer_options).__name__}")
 
     @property
     def latent_bits_per_second(self) -> float:

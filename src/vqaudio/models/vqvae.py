@@ -95,9 +95,7 @@ class VQVAE(SpectrogramAutoencoder):
         rvq = self.config.n_stages > 1
         if codes.dim() < rank or codes.is_floating_point() or codes.is_complex():
             axes = f"(..., {'F_latent, ' if self.spatial_rank == 2 else ''}frames{', stages' if rvq else ''})"
-            raise ValueError(
-                f"codes must be an integer tensor {axes}, got {codes.dtype} {tuple(codes.shape)}"
-            )
+            raise ValueError(f"codes must be an integer tensor {axes}, got {codes.dtype} {tuple(codes.shape)}")
         if rvq and not 1 <= codes.shape[-1] <= self.config.n_stages:
             raise ValueError(f"codes have {codes.shape[-1]} stages; this model has 1..{self.config.n_stages}")
         low, high = (-1 if rvq else 0), self.config.codebook_size

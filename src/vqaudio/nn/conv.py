@@ -131,9 +131,7 @@ class WeightNormConv(nn.Module):
         w = self.weight
         if self.transposed:
             fn = F.conv_transpose1d if self.dims == 1 else F.conv_transpose2d
-            return fn(
-                x, w, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
-            )
+            return fn(x, w, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
         fn = F.conv1d if self.dims == 1 else F.conv2d
         return fn(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 

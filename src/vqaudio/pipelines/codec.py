@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from vqaudio.audio.io import resample
-from vqaudio.audio.spectral import STFTConfig, griffin_lim, log_magnitude
+from vqaudio.audio.spectral import griffin_lim, log_magnitude
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
 from vqaudio.models import load_model
 from vqaudio.pipelines.adapt import as_float_array
@@ -76,7 +76,7 @@ class Codec:
         self.model_id = model_id
         self.griffin_lim_iters = int(griffin_lim_iters)
         self.sample_rate = int(cfg.sample_rate)
-        self.stft = STFTConfig(sample_rate=self.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+        self.stft = cfg.stft
         self.floor_db = float(cfg.floor_db)
         self.stride = int(cfg.downsample_factor)
         self.n_stages = int(cfg.n_stages)
@@ -225,7 +225,7 @@ class Codec:
             if s1 <= s0:
                 continue
             f0 = s0 // hop - a * self.stride
-            gl_length = max(s1 - s0, hop)  # griffin_lim cannot run on a single frame: give it two
+            gl_length = s1 - s0
             n_frames = gl_length // hop + 1
             mag = torch.pow(10.0, spec_db[:, f0 : f0 + n_frames] / 20.0)
             if mag.shape[-1] < n_frames:  # the last frames of a file: repeat the edge

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vqaudio.audio.spectral import STFTConfig, griffin_lim, log_magnitude
+from vqaudio.audio.spectral import griffin_lim, log_magnitude
 from vqaudio.models import load_model
 from vqaudio.pipelines.adapt import per_channel_at_rate
 from vqaudio.pipelines.chunking import process_in_chunks
@@ -33,7 +33,7 @@ class Reconstructor:
         self.device = torch.device(device)
         cfg = model.config
         self.sample_rate = int(cfg.sample_rate)
-        self.stft = STFTConfig(sample_rate=self.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+        self.stft = cfg.stft
         self.floor_db = float(cfg.floor_db)
         self.griffin_lim_iters = griffin_lim_iters
         self.chunk_samples = round(chunk_seconds * self.sample_rate)

@@ -92,9 +92,7 @@ def _build_section(section_cls: type, values: dict[str, Any], name: str) -> Any:
     allowed = {f.name for f in dataclasses.fields(section_cls)}
     unknown = set(values) - allowed
     if unknown:
-        raise ValueError(
-            f"unknown keys in recipe section '{name}': {sorted(unknown)}; allowed: {sorted(allowed)}"
-        )
+        raise ValueError(f"unknown keys in recipe section '{name}': {sorted(unknown)}; allowed: {sorted(allowed)}")
     return section_cls(**values)
 
 

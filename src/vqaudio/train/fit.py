@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from vqaudio.audio.spectral import STFTConfig, log_magnitude
-from vqaudio.models import build_model
+from vqaudio.models import build_config, build_model
 from vqaudio.train.callbacks import BestWeights
 from vqaudio.train.config import RecipeConfig
 from vqaudio.train.datamodule import SpeechDataModule
@@ -22,9 +22,7 @@ from vqaudio.train.datamodule import SpeechDataModule
 log = logging.getLogger(__name__)
 
 BEST_WEIGHTS = "best.safetensors"
-RESUME_STATE = (
-    "last.ckpt"  # Lightning's training state (optimizer, schedule): for --resume only, never shipped
-)
+RESUME_STATE = "last.ckpt"  # Lightning's training state (optimizer, schedule): for --resume only, never shipped
 MODEL_CONFIG = "model_config.json"
 
 
@@ -43,19 +41,14 @@ def estimate_norm_stats(
     return float(spec.mean()), float(spec.std().clamp_min(1e-3))
 
 
-def _model_config(
-    recipe: RecipeConfig, datamodule: SpeechDataModule, out: Path, resume: bool
-) -> dict[str, Any]:
+def _model_config(recipe: RecipeConfig, datamodule: SpeechDataModule, out: Path, resume: bool) -> dict[str, Any]:
     saved = out / MODEL_CONFIG
     if resume and saved.is_file():
         return json.loads(saved.read_text())  # the normalisation must match the weights being resumed
-    probe = build_model(recipe.model_type, dict(recipe.model))
-    cfg = probe.config.to_dict()
-    stft = STFTConfig(sample_rate=cfg["sample_rate"], n_fft=cfg["n_fft"], hop_length=cfg["hop_length"])
+    config = build_config(recipe.model_type, dict(recipe.model))  # defaults filled in, no model built
     datamodule.setup()
-    mean, std = estimate_norm_stats(datamodule.train_dataset, stft, cfg["floor_db"])
-    cfg.update(norm_mean=round(mean, 3), norm_std=round(std, 3))
-    return cfg
+    mean, std = estimate_norm_stats(datamodule.train_dataset, config.stft, config.floor_db)
+    return {**config.to_dict(), "norm_mean": round(mean, 3), "norm_std": round(std, 3)}
 
 
 def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
@@ -67,9 +60,7 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
     out = run_dir(recipe)
     out.mkdir(parents=True, exist_ok=True)
     if resume and not (out / RESUME_STATE).is_file():
-        raise FileNotFoundError(
-            f"--resume: no training state at {out / RESUME_STATE}; train without --resume first"
-        )
+        raise FileNotFoundError(f"--resume: no training state at {out / RESUME_STATE}; train without --resume first")
 
     sample_rate = int(recipe.model.get("sample_rate", 8000))
     datamodule = SpeechDataModule(recipe.data, sample_rate=sample_rate, seed=t.seed)
@@ -80,10 +71,7 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
 
     from vqaudio.train.module import AutoencoderModule  # after seeding, so weights are reproducible
 
-    stft = STFTConfig(
-        sample_rate=model_cfg["sample_rate"], n_fft=model_cfg["n_fft"], hop_length=model_cfg["hop_length"]
-    )
-    module = AutoencoderModule(model, stft, model_cfg["floor_db"], recipe.optim)
+    module = AutoencoderModule(model, recipe.optim)
     metadata = {
         "recipe": recipe.name,
         "description": recipe.description,

@@ -8,18 +8,18 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from vqaudio.audio.spectral import STFTConfig, log_magnitude
+from vqaudio.audio.spectral import log_magnitude
 from vqaudio.train.config import OptimConfig
 
 
 class AutoencoderModule(L.LightningModule):
     """Trains any vqaudio spectrogram autoencoder (forward -> reconstruction_db, loss, losses, ...)."""
 
-    def __init__(self, model: nn.Module, stft: STFTConfig, floor_db: float, optim: OptimConfig) -> None:
+    def __init__(self, model: nn.Module, optim: OptimConfig) -> None:
         super().__init__()
         self.model = model
-        self.stft = stft
-        self.floor_db = floor_db
+        self.stft = model.config.stft  # the front-end the model's config names: one source of truth
+        self.floor_db = float(model.config.floor_db)
         self.optim = optim
 
     def features(self, wave: Tensor) -> Tensor:
@@ -41,9 +41,7 @@ class AutoencoderModule(L.LightningModule):
             batch_size=batch,
         )
         for name, value in out.losses.items():
-            self.log(
-                f"{stage}/{name}", value, on_step=on_step, on_epoch=True, sync_dist=sync, batch_size=batch
-            )
+            self.log(f"{stage}/{name}", value, on_step=on_step, on_epoch=True, sync_dist=sync, batch_size=batch)
         if out.perplexity is not None:
             self.log(
                 f"{stage}/perplexity",
@@ -56,9 +54,7 @@ class AutoencoderModule(L.LightningModule):
         if stage != "train":
             # The error a listener hears: RMS of the dB difference where the input is above the floor.
             rmse_db = (out.reconstruction_db - spec).pow(2).mean().sqrt()
-            self.log(
-                f"{stage}/rmse_db", rmse_db, prog_bar=True, on_epoch=True, sync_dist=sync, batch_size=batch
-            )
+            self.log(f"{stage}/rmse_db", rmse_db, prog_bar=True, on_epoch=True, sync_dist=sync, batch_size=batch)
         return out.loss
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:

@@ -36,9 +36,7 @@ def publish(source: Path, target: Path) -> Path:
     spec = torch.full((1, model.config.n_freqs, 32), -40.0)
     with torch.no_grad():
         drift = (reloaded(spec).reconstruction_db - model(spec).reconstruction_db).abs().max().item()
-    target.with_suffix(".md").write_text(
-        model_card(target, read_metadata(target), count_parameters(model), model)
-    )
+    target.with_suffix(".md").write_text(model_card(target, read_metadata(target), count_parameters(model), model))
     print(f"published {target} ({target.stat().st_size / 1e6:.1f} MB; fp16 output drift {drift:.3f} dB)")
     return target
 
@@ -78,9 +76,7 @@ Measured quality on the validation speakers: `benchmarks/RESULTS.md` (benchmarks
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="trained weights, e.g. runs/NAME/best.safetensors")
     parser.add_argument("target", type=Path, help="where the shipped copy goes")
     args = parser.parse_args(argv)
