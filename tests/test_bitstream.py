@@ -22,7 +22,7 @@ from vqaudio.bitstream import (
     unpack_bits,
     write_vqa,
 )
-from vqaudio.bitstream.format import PREAMBLE_BYTES
+from vqaudio.bitstream.format import PREAMBLE_BYTES, READABLE_VERSIONS, WIRE_KEYS
 
 
 def random_codes(rng: np.random.Generator, n_frames: int, codebook_sizes: list[int]) -> np.ndarray:
@@ -182,6 +182,30 @@ def test_write_rejects_inconsistent_input() -> None:
 
 
 # ---------------------------------------------------------------- every error
+
+
+def test_header_is_stored_with_short_keys_and_stays_small() -> None:
+    header = make_header(n_frames=251, codebook_sizes=[512] * 4, model_id="codec-8k", model_hash="14f67682656a7b20",
+                         sample_rate=8000, model_sample_rate=8000, n_samples=32000, frame_rate=62.5)  # fmt: skip
+    data = write_vqa(header, np.zeros((251, 4), dtype=np.int64))
+    stored = json.loads(data[PREAMBLE_BYTES : PREAMBLE_BYTES + header.header_bytes - 26])
+    assert set(stored) <= set(WIRE_KEYS.values()) and "bits" not in stored and "msr" not in stored
+    long_form = 26 + len(json.dumps(header.to_dict(), sort_keys=True, separators=(",", ":")))  # format 1
+    assert header.header_bytes <= 0.55 * long_form, (header.header_bytes, long_form)
+    again, _ = read_vqa(data)
+    assert again == header
+
+
+def test_format_1_files_with_long_keys_still_read(vqa_file: tuple[bytes, VqaHeader, np.ndarray]) -> None:
+    _, header, codes = vqa_file
+    assert 1 in READABLE_VERSIONS
+    payload = pack_bits(codes.reshape(-1, header.stages_used), header.bits_per_stage)
+    old = bytearray(_with_header(json.dumps(header.to_dict()).encode(), payload))
+    struct.pack_into("<H", old, 4, 1)  # rewrite the version, then both checksums
+    struct.pack_into("<I", old, 18, zlib.crc32(bytes(old[:18])))
+    struct.pack_into("<I", old, len(old) - 4, zlib.crc32(bytes(old[:-4])))
+    again, got = read_vqa(bytes(old))
+    assert again == header and np.array_equal(got[0], codes)
 
 
 def test_bad_magic() -> None:

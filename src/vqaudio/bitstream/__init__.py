@@ -9,6 +9,8 @@ from vqaudio.bitstream.bitpack import BitstreamError, bits_for_codebook, pack_bi
 from vqaudio.bitstream.format import (
     FORMAT_VERSION,
     MAGIC,
+    READABLE_VERSIONS,
+    WIRE_KEYS,
     VqaHeader,
     load_vqa,
     read_vqa,
@@ -19,6 +21,8 @@ from vqaudio.bitstream.format import (
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
+    "READABLE_VERSIONS",
+    "WIRE_KEYS",
     "BitstreamError",
     "VqaHeader",
     "bits_for_codebook",
