@@ -1,7 +1,8 @@
-"""vqaudio.models: VQ-VAE and VAE on dB log-magnitude spectrograms, their configs and checkpoint I/O."""
+"""vqaudio.models: VQ-VAE and VAE on dB spectrograms, the rate-K envelope VQ-VAE, their configs and checkpoint I/O."""
 
 from vqaudio.models.autoencoder import AutoencoderOutput, SpectrogramAutoencoder
 from vqaudio.models.config import ARCHITECTURES, SpectrogramAutoencoderConfig, VAEConfig, VQVAEConfig
+from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
 from vqaudio.models.io import load_model, read_metadata, save_model
 from vqaudio.models.registry import CONFIG_TYPES, MODEL_TYPES, build_config, build_model, count_parameters
 from vqaudio.models.vae import VAE
@@ -14,6 +15,8 @@ __all__ = [
     "VAE",
     "VQVAE",
     "AutoencoderOutput",
+    "EnvelopeVQVAE",
+    "EnvelopeVQVAEConfig",
     "SpectrogramAutoencoder",
     "SpectrogramAutoencoderConfig",
     "VAEConfig",

@@ -19,6 +19,8 @@ class AutoencoderOutput:
     reconstruction_db: same shape as the input, in dB, floored at config.floor_db.
     loss: the scalar to minimise; losses: its unweighted parts ("recon", and "vq" or "kl").
     codes: VQ-VAE code indices (None for a VAE); perplexity: codebook perplexity of this batch (VQ-VAE).
+    target_db: what reconstruction_db is scored against when that is not the input spectrogram (e.g. the rate-K
+    envelope an EnvelopeVQVAE computes from it); None means the input itself.
     """
 
     reconstruction_db: Tensor
@@ -26,6 +28,7 @@ class AutoencoderOutput:
     losses: dict[str, Tensor]
     codes: Tensor | None = None
     perplexity: Tensor | None = None
+    target_db: Tensor | None = None
 
 
 class SpectrogramAutoencoder(nn.Module):

@@ -53,7 +53,8 @@ class AutoencoderModule(L.LightningModule):
             )
         if stage != "train":
             # The error a listener hears: RMS of the dB difference where the input is above the floor.
-            rmse_db = (out.reconstruction_db - spec).pow(2).mean().sqrt()
+            target = spec if out.target_db is None else out.target_db  # e.g. rate-K dB for envelope models
+            rmse_db = (out.reconstruction_db - target).pow(2).mean().sqrt()
             self.log(f"{stage}/rmse_db", rmse_db, prog_bar=True, on_epoch=True, sync_dist=sync, batch_size=batch)
         return out.loss
 

@@ -1,0 +1,389 @@
+"""Spectral-envelope VQ-VAE: Codec 2-style rate-K band energies (dB), decimated in time, two-stage VQ.
+
+The envelope path of the Codec 2 amplitude experiments (../shared/reference/codec2-amplitude-vq-experiments.txt):
+K = 20 mel-spaced band energies per 10 ms frame (newamp1's 200-3700 Hz), a conv1d encoder that decimates in
+time by 2**n_downsample (10, 20 or 40 ms latent frames), a residual VQ of n_stages stages, and a conv1d decoder
+that interpolates back to 10 ms frames. Trained on the MSE in dB of the rate-K vectors (proportional to the
+spectral distortion in dB² that the Codec 2 experiments report) plus the VQ loss.
+
+The input is the same (..., F, N) dB log-magnitude spectrogram the other models take (so the trainer, which
+computes it from the model config's STFT, works unchanged); the rate-K envelope is computed inside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vqaudio.audio.spectral import STFTConfig, db_to_amplitude, rate_k
+from vqaudio.models.autoencoder import AutoencoderOutput
+from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
+from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
+from vqaudio.nn.resample import UPSAMPLE_MODES
+from vqaudio.quantize.residual import ResidualVQ
+
+__all__ = ["EnvelopeVQVAE", "EnvelopeVQVAEConfig"]
+
+
+@dataclass
+class EnvelopeVQVAEConfig:
+    """Config of EnvelopeVQVAE (plain types, YAML-friendly, stored in checkpoints).
+
+    Front-end: STFT (sample_rate, n_fft, hop_length; hop 80 = 10 ms frames at 8 kHz, as Codec 2) of the
+    waveform, dB floored at floor_db, then `rate_k` with k bands between f_min and f_max (dB, power mean per
+    band). The model sees x = (rate-K dB - norm_mean) / norm_std; `vqaudio train` fills norm_mean/norm_std
+    with the training data's log-magnitude statistics (as for every model; only a scaling, so close enough).
+
+    Time decimation: n_downsample stride-2 stages, so one latent vector (and one set of codes) per
+    2**n_downsample input frames (0, 1, 2 -> 10, 20, 40 ms latent frames at hop 80).
+
+    Energy: the per-frame mean (frame energy) is NOT removed and NOT coded separately: the codes carry level
+    and shape together, and bits_per_frame (n_stages x log2(codebook_size)) counts every bit the decoder
+    needs. (Codec 2 700C instead sends the mean with its own 4 bits beside an 18-bit mean-removed VQ.)
+
+    Loss: MSE in dB of the rate-K vectors (divided by norm_std², plus the VQ loss). Frames more than
+    speech_range_db below the loudest frame of their example (pauses, padding) weigh quiet_weight, the others 1,
+    so the capacity goes where speech is scored (the benchmark scores frames within 30 dB of the loudest).
+
+    quantizer_options pass through to ResidualVQ (ema, kmeans_init, restart, quantizer_dropout, ...).
+    """
+
+    sample_rate: int = 8000
+    n_fft: int = 256
+    hop_length: int = 80
+    floor_db: float = -80.0
+    k: int = 20
+    f_min: float = 200.0
+    f_max: float = 3700.0
+    norm_mean: float = -30.0  # rate-K dB of 8 kHz speech (FSDD + Asterisk train) at floor -80: -31 +- 26 dB
+    norm_std: float = 26.0
+    n_downsample: int = 2
+    hidden_channels: int = 128
+    n_res_blocks: int = 4
+    latent_dim: int = 16
+    kernel_size: int = 3
+    norm: str = "weight"
+    activation: str = "gelu"
+    upsample: str = "transposed"
+    codebook_size: int = 512
+    n_stages: int = 2
+    beta: float = 0.25
+    speech_range_db: float = 30.0
+    quiet_weight: float = 1.0
+    quantizer_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice("norm", self.norm, NORMS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("upsample", self.upsample, UPSAMPLE_MODES)
+        for name in ("sample_rate", "n_fft", "hop_length", "hidden_channels", "latent_dim", "kernel_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"EnvelopeVQVAEConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("n_downsample", "n_res_blocks"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"EnvelopeVQVAEConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}")
+        if self.k < 2 or not 0.0 <= self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ValueError(
+                f"rate-K bands need k >= 2 and 0 <= f_min < f_max <= {self.sample_rate / 2} Hz; "
+                f"got k={self.k}, f_min={self.f_min}, f_max={self.f_max}"
+            )
+        if not self.speech_range_db > 0 or not 0.0 <= self.quiet_weight <= 1.0:
+            raise ValueError(
+                f"need speech_range_db > 0 and quiet_weight in [0, 1]; got {self.speech_range_db}, {self.quiet_weight}"
+            )
+        if not self.norm_std > 0:
+            raise ValueError(f"norm_std must be > 0, got {self.norm_std}")
+        if self.codebook_size < 2:
+            raise ValueError(f"codebook_size must be >= 2, got {self.codebook_size}")
+        if self.n_stages < 1:
+            raise ValueError(f"n_stages must be >= 1, got {self.n_stages}")
+        if not isinstance(self.quantizer_options, dict):
+            raise ValueError(f"quantizer_options must be a mapping, got {type(self.quantizer_options).__name__}")
+        self.stft  # noqa: B018 (validates the STFT settings now, with STFTConfig's messages)
+
+    # Derived sizes -------------------------------------------------------------------------------
+    @property
+    def stft(self) -> STFTConfig:
+        """The STFT front-end (the trainer computes the model's input with it)."""
+        return STFTConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length)
+
+    @property
+    def n_freqs(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def frames_per_second(self) -> float:
+        """Rate-K frames per second (100 at 8 kHz, hop 80)."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def downsample_factor(self) -> int:
+        """Rate-K frames per latent frame."""
+        return 2**self.n_downsample
+
+    @property
+    def latent_frame_rate(self) -> float:
+        return self.frames_per_second / self.downsample_factor
+
+    @property
+    def frame_period_ms(self) -> float:
+        """Duration one latent frame (one set of codes) covers, in ms."""
+        return 1000.0 / self.latent_frame_rate
+
+    def bits_per_frame_at(self, n_stages: int | None = None) -> float:
+        """Bits per latent frame using the first n_stages stages (all by default)."""
+        n = self.n_stages if n_stages is None else int(n_stages)
+        if not 1 <= n <= self.n_stages:
+            raise ValueError(f"n_stages must be in [1, {self.n_stages}], got {n_stages}")
+        return n * math.log2(self.codebook_size)
+
+    @property
+    def bits_per_frame(self) -> float:
+        return self.bits_per_frame_at(None)
+
+    @property
+    def latent_bits_per_second(self) -> float:
+        return self.bits_per_frame * self.latent_frame_rate
+
+    @property
+    def latent_values_per_second(self) -> float:
+        return self.latent_frame_rate * self.latent_dim
+
+    # Plain-type round trip -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None = None) -> EnvelopeVQVAEConfig:
+        """Build from a (possibly partial) dict; unknown keys are an error naming the allowed ones."""
+        values = dict(values or {})
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys {unknown}; allowed: {allowed}")
+        return cls(**values)
+
+
+def _dilation(index: int) -> int:
+    return 3 ** (index % 3)  # 1, 3, 9, 1, ...: a wide temporal context for few layers
+
+
+class _Encoder(nn.Module):
+    """(B, K, N) normalised rate-K -> (B, latent_dim, N / 2**n_downsample)."""
+
+    def __init__(self, cfg: EnvelopeVQVAEConfig) -> None:
+        super().__init__()
+        h, k, norm, act = cfg.hidden_channels, cfg.kernel_size, cfg.norm, cfg.activation
+        layers: list[nn.Module] = [conv(1, cfg.k, h, k, norm=norm)]
+        for _ in range(cfg.n_downsample):
+            layers += [ResidualBlock(h, 1, k, norm=norm, act=act), Downsample(h, h, 1, norm=norm, act=act)]
+        layers += [ResidualBlock(h, 1, k, dilation=_dilation(j), norm=norm, act=act) for j in range(cfg.n_res_blocks)]
+        layers += [activation_norm(norm, h), activation(act), conv(1, h, cfg.latent_dim, 1, norm=norm)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class _Decoder(nn.Module):
+    """(B, latent_dim, N') -> (B, K, N' * 2**n_downsample) normalised rate-K (the encoder's mirror)."""
+
+    def __init__(self, cfg: EnvelopeVQVAEConfig) -> None:
+        super().__init__()
+        h, k, norm, act = cfg.hidden_channels, cfg.kernel_size, cfg.norm, cfg.activation
+        layers: list[nn.Module] = [conv(1, cfg.latent_dim, h, k, norm=norm)]
+        layers += [ResidualBlock(h, 1, k, dilation=_dilation(j), norm=norm, act=act) for j in range(cfg.n_res_blocks)]
+        for _ in range(cfg.n_downsample):
+            layers += [
+                Upsample(h, h, 1, norm=norm, act=act, mode=cfg.upsample),
+                ResidualBlock(h, 1, k, norm=norm, act=act),
+            ]
+        layers += [activation_norm(norm, h), activation(act), conv(1, h, cfg.k, k, norm=norm)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class EnvelopeVQVAE(nn.Module):
+    """(..., F, N) dB log-magnitude in; rate-K envelope (..., K, N) dB coded in 2**n_downsample-frame steps.
+
+    forward -> AutoencoderOutput with reconstruction_db and target_db both (..., K, N) rate-K dB (floored at
+    floor_db), loss = recon + vq, losses {"recon", "vq", "mse_db2", "speech_sd_db2"}, codes (..., N', n_stages).
+    recon is the frame-weighted MSE in dB² / norm_std² (see the config); for logs, mse_db2 is the plain MSE in
+    dB² over all frames and speech_sd_db2 the MSE over the frames within speech_range_db of each example's
+    loudest (the spectral distortion the benchmark reports, per batch).
+    Any N >= 1 works: the envelope is padded by repeating its last frame up to a multiple of the stride and
+    the output is cropped back.
+    """
+
+    def __init__(self, config: EnvelopeVQVAEConfig | None = None) -> None:
+        super().__init__()
+        config = config or EnvelopeVQVAEConfig()
+        if not isinstance(config, EnvelopeVQVAEConfig):
+            raise TypeError(f"EnvelopeVQVAE needs an EnvelopeVQVAEConfig, got {type(config).__name__}")
+        self.config = config
+        self.encoder = _Encoder(config)
+        self.decoder = _Decoder(config)
+        options: dict[str, Any] = dict(config.quantizer_options)
+        try:
+            self.quantizer = ResidualVQ(
+                config.n_stages, config.codebook_size, config.latent_dim, config.beta, **options
+            )
+        except TypeError as err:
+            raise ValueError(f"quantizer_options {options} were not accepted by ResidualVQ: {err}") from err
+
+    # Sizes -----------------------------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def bits_per_frame(self) -> float:
+        """Bits per latent frame: n_stages x log2(codebook_size) (18 for 2 x 512)."""
+        return self.config.bits_per_frame
+
+    @property
+    def frame_period_ms(self) -> float:
+        return self.config.frame_period_ms
+
+    @property
+    def latent_frame_rate(self) -> float:
+        """Latent frames (code sets) per second."""
+        return self.config.latent_frame_rate
+
+    @property
+    def latent_bits_per_second(self) -> float:
+        return self.config.latent_bits_per_second
+
+    @property
+    def latent_values_per_second(self) -> float:
+        return self.config.latent_values_per_second
+
+    # Front-end ---------------------------------------------------------------------------------------
+    def envelope(self, spec_db: Tensor) -> Tensor:
+        """(..., F, N) dB log-magnitude -> (..., K, N) rate-K dB (the target the model is scored against)."""
+        cfg = self.config
+        if not isinstance(spec_db, Tensor) or spec_db.dim() < 2:
+            shape = tuple(spec_db.shape) if isinstance(spec_db, Tensor) else type(spec_db).__name__
+            raise ValueError(f"expected a dB log-magnitude tensor (..., {cfg.n_freqs}, frames), got {shape}")
+        if spec_db.shape[-2] != cfg.n_freqs:
+            raise ValueError(
+                f"spectrogram has {spec_db.shape[-2]} frequency bins but this model expects {cfg.n_freqs} "
+                f"(n_fft={cfg.n_fft}); compute it with the model's STFT (config.stft)"
+            )
+        if spec_db.shape[-1] < 1:
+            raise ValueError("spectrogram has 0 frames; need at least 1")
+        spec_db = spec_db if spec_db.is_floating_point() else spec_db.float()
+        if not torch.isfinite(spec_db).all():
+            raise ValueError("spectrogram holds NaN or inf values; floor dB values (log_magnitude does) first")
+        mag = db_to_amplitude(spec_db.clamp_min(cfg.floor_db))
+        return rate_k(mag, cfg.stft, cfg.k, cfg.f_min, cfg.f_max, floor_db=cfg.floor_db)
+
+    def speech_frames(self, env_db: Tensor) -> Tensor:
+        """(..., K, N) rate-K dB -> (..., N) bool: frame energy (10 log10 of the mean band power) within
+        speech_range_db of the loudest frame of the same example."""
+        energy = 10.0 * torch.log10(torch.pow(10.0, env_db / 10.0).mean(dim=-2))
+        return energy >= energy.amax(dim=-1, keepdim=True) - self.config.speech_range_db
+
+    def normalize(self, env_db: Tensor) -> Tensor:
+        return (env_db - self.config.norm_mean) / self.config.norm_std
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        return (x * self.config.norm_std + self.config.norm_mean).clamp_min(self.config.floor_db)
+
+    # Encoder / decoder -------------------------------------------------------------------------------
+    def _latents(self, env_db: Tensor) -> Tensor:
+        """(B, K, N) rate-K dB -> (B, N', latent_dim), channels last for the quantizer."""
+        x = self.normalize(env_db)
+        pad = -x.shape[-1] % self.config.downsample_factor
+        if pad:
+            x = F.pad(x, (0, pad), mode="replicate")
+        return self.encoder(x).movedim(1, -1).contiguous()
+
+    def _decode_flat(self, z: Tensor, n_frames: int | None) -> Tensor:
+        """(B, N', latent_dim) -> (B, K, n_frames or N' * stride) rate-K dB."""
+        out = self.denormalize(self.decoder(z.movedim(-1, 1)))
+        return out if n_frames is None else out[..., :n_frames]
+
+    def forward(self, spec_db: Tensor) -> AutoencoderOutput:
+        target = self.envelope(spec_db)
+        lead, n = target.shape[:-2], target.shape[-1]
+        flat = target.reshape(-1, self.config.k, n)
+        q = self.quantizer(self._latents(flat))
+        recon_db = self._decode_flat(q.quantized, n)
+        frame_sq = (recon_db - flat).pow(2).mean(dim=1)  # (B, N) dB² per frame
+        speech = self.speech_frames(flat)
+        weight = torch.where(speech, 1.0, self.config.quiet_weight)
+        recon = (frame_sq * weight).sum() / weight.sum() / self.config.norm_std**2
+        with torch.no_grad():
+            mse_db2 = frame_sq.mean()
+            speech_sd_db2 = (frame_sq * speech).sum() / speech.sum()
+        return AutoencoderOutput(
+            reconstruction_db=recon_db.reshape(target.shape),
+            loss=recon + q.loss,
+            losses={"recon": recon, "vq": q.loss, "mse_db2": mse_db2, "speech_sd_db2": speech_sd_db2},
+            codes=q.codes.reshape(*lead, *q.codes.shape[1:]),
+            perplexity=q.perplexity,
+            target_db=target,
+        )
+
+    def encode_continuous(self, spec_db: Tensor) -> Tensor:
+        """The encoder's output before quantisation, (..., N', latent_dim)."""
+        env = self.envelope(spec_db)
+        z = self._latents(env.reshape(-1, *env.shape[-2:]))
+        return z.reshape(*env.shape[:-2], *z.shape[1:])
+
+    def encode(self, spec_db: Tensor, n_stages: int | None = None) -> Tensor:
+        """dB log-magnitude (..., F, N) -> int64 codes (..., ceil(N / stride), n_stages).
+
+        n_stages < config.n_stages keeps the first stages only (bits_per_frame_at(n_stages) bits per frame).
+        """
+        self.config.bits_per_frame_at(n_stages)  # validates n_stages
+        with torch.no_grad():
+            z = self.encode_continuous(spec_db)
+            return self.quantizer.encode(z, n_stages=n_stages)
+
+    def decode(self, codes: Tensor, n_frames: int | None = None) -> Tensor:
+        """Codes (..., N', stages) with 1 <= stages <= n_stages -> rate-K dB (..., K, n_frames or N' * stride).
+
+        Any prefix of the stages decodes (codes[..., :1] is the first-stage-only, lower-rate envelope).
+        """
+        cfg = self.config
+        if not isinstance(codes, Tensor) or codes.dim() < 2 or codes.is_floating_point() or codes.is_complex():
+            got = f"{codes.dtype} {tuple(codes.shape)}" if isinstance(codes, Tensor) else type(codes).__name__
+            raise ValueError(f"codes must be an integer tensor (..., frames, stages), got {got}")
+        if not 1 <= codes.shape[-1] <= cfg.n_stages:
+            raise ValueError(f"codes have {codes.shape[-1]} stages; this model has 1..{cfg.n_stages}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= cfg.codebook_size):
+            raise ValueError(f"codes must lie in [0, {cfg.codebook_size}), got {int(codes.min())}..{int(codes.max())}")
+        if n_frames is not None and not 1 <= n_frames <= codes.shape[-2] * cfg.downsample_factor:
+            raise ValueError(
+                f"n_frames={n_frames} but {codes.shape[-2]} code frames decode to at most "
+                f"{codes.shape[-2] * cfg.downsample_factor} frames"
+            )
+        lead = codes.shape[:-2]
+        z = self.quantizer.decode(codes.reshape(-1, *codes.shape[-2:]))
+        return self._decode_flat(z, n_frames).reshape(*lead, cfg.k, -1)
+
+    def decode_latents(self, z: Tensor, n_frames: int | None = None) -> Tensor:
+        """Continuous latents (..., N', latent_dim) -> rate-K dB, skipping the quantizer (the VQ-free ceiling)."""
+        if z.dim() < 2 or z.shape[-1] != self.config.latent_dim:
+            raise ValueError(f"latents must have shape (..., frames, {self.config.latent_dim}), got {tuple(z.shape)}")
+        out = self._decode_flat(z.reshape(-1, *z.shape[-2:]), n_frames)
+        return out.reshape(*z.shape[:-2], self.config.k, -1)
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return (
+            f"k={cfg.k}, frame={cfg.frame_period_ms:g} ms, stages={cfg.n_stages}x{cfg.codebook_size}, "
+            f"bits_per_frame={cfg.bits_per_frame:g}, latent_dim={cfg.latent_dim}"
+        )

@@ -1,0 +1,191 @@
+"""Spectral-envelope VQ-VAE (rate-K, decimation in time, two-stage VQ): sizes, codes, checkpoints, training."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from vqaudio.audio.spectral import db_to_amplitude, log_magnitude, rate_k
+from vqaudio.models import build_model, load_model, read_metadata, save_model
+from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
+from vqaudio.train.config import OptimConfig
+
+TINY = {"hidden_channels": 16, "n_res_blocks": 1, "latent_dim": 4, "codebook_size": 8, "n_stages": 2}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def make(**overrides: object) -> EnvelopeVQVAE:
+    torch.manual_seed(0)
+    model = build_model("envelope-vqvae", {**TINY, **overrides})
+    assert isinstance(model, EnvelopeVQVAE)
+    return model
+
+
+def vowel_waves(batch: int = 3, seconds: float = 0.4, seed: int = 0) -> torch.Tensor:
+    """Harmonic 'vowels' (pitch 100-200 Hz) with a moving spectral tilt and a level envelope, 8 kHz."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(round(seconds * 8000)) / 8000
+    waves = []
+    for _ in range(batch):
+        f0 = 100 + 100 * torch.rand(1, generator=g)
+        tilt = 1.0 + 0.5 * torch.sin(2 * math.pi * 2 * t)
+        wave = sum((h**-tilt) * torch.sin(2 * math.pi * f0 * h * t) for h in range(1, 30) if f0 * h < 3900)
+        waves.append(0.3 * wave * torch.hann_window(t.numel(), periodic=False))
+    return torch.stack(waves)
+
+
+def spectrogram(model: EnvelopeVQVAE, waves: torch.Tensor) -> torch.Tensor:
+    return log_magnitude(waves, model.config.stft, floor_db=model.config.floor_db)
+
+
+@pytest.mark.parametrize("n_downsample", [0, 1, 2])
+@pytest.mark.parametrize("n_frames", [1, 7, 41])
+def test_shapes_for_any_length_and_decimation(n_downsample: int, n_frames: int) -> None:
+    model = make(n_downsample=n_downsample)
+    spec = torch.rand(2, 3, 129, n_frames) * 60 - 70
+    out = model(spec)
+    stride = 2**n_downsample
+    assert out.reconstruction_db.shape == out.target_db.shape == (2, 3, 20, n_frames)
+    assert out.codes.shape == (2, 3, -(-n_frames // stride), 2)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert float(out.reconstruction_db.detach().min()) >= model.config.floor_db
+    # the target is the rate-K envelope of the input, computed with the model's own front-end
+    expected = rate_k(db_to_amplitude(spec.clamp_min(-80.0)), model.config.stft, 20, floor_db=-80.0)
+    torch.testing.assert_close(out.target_db, expected)
+
+
+def test_bits_per_frame_frame_period_and_bitrate() -> None:
+    cfg = EnvelopeVQVAEConfig(n_downsample=2, codebook_size=512, n_stages=2)
+    assert cfg.bits_per_frame == 18.0
+    assert cfg.frame_period_ms == 40.0 and cfg.latent_frame_rate == 25.0
+    assert cfg.latent_bits_per_second == 450.0
+    assert cfg.bits_per_frame_at(1) == 9.0
+    ten_ms = EnvelopeVQVAEConfig(n_downsample=0, codebook_size=256, n_stages=3)
+    assert ten_ms.bits_per_frame == 24.0 and ten_ms.latent_bits_per_second == 2400.0
+    model = make(n_downsample=1)
+    assert model.bits_per_frame == 6.0 and model.frame_period_ms == 20.0 and model.latent_bits_per_second == 300.0
+    with pytest.raises(ValueError, match="n_stages must be in"):
+        cfg.bits_per_frame_at(3)
+
+
+def test_encode_decode_round_trip_matches_forward_and_prefixes_decode() -> None:
+    model = make(n_downsample=1).eval()
+    spec = spectrogram(model, vowel_waves())
+    n = spec.shape[-1]
+    with torch.no_grad():
+        out = model(spec)
+        codes = model.encode(spec)
+        assert codes.dtype == torch.int64 and codes.shape == (3, -(-n // 2), 2)
+        assert torch.equal(codes, out.codes)
+        decoded = model.decode(codes, n)
+        torch.testing.assert_close(decoded, out.reconstruction_db)
+        first = model.encode(spec, n_stages=1)
+        assert torch.equal(first, codes[..., :1])
+        coarse = model.decode(first, n)
+        assert coarse.shape == decoded.shape and not torch.allclose(coarse, decoded)
+        assert model.decode(codes).shape[-1] == codes.shape[-2] * 2
+        # the VQ-free path: same decoder, continuous latents
+        z = model.encode_continuous(spec)
+        assert z.shape == (3, codes.shape[-2], 4)
+        assert model.decode_latents(z, n).shape == decoded.shape
+
+
+def test_two_stages_beat_one_after_kmeans_init() -> None:
+    model = make(n_downsample=0, codebook_size=16, quantizer_options={"kmeans_init": True, "ema": True})
+    spec = spectrogram(model, vowel_waves(batch=4))
+    model.train()
+    model(spec)  # k-means initialises both stages from this batch
+    model.eval()
+    with torch.no_grad():
+        z = model.encode_continuous(spec)
+        err = [(model.quantizer.decode(model.encode(spec, n_stages=s)) - z).pow(2).mean() for s in (1, 2)]
+    assert float(err[1]) < float(err[0])
+
+
+def test_save_load_round_trip(tmp_path) -> None:
+    model = make(n_downsample=2, quantizer_options={"ema": True}).eval()
+    spec = spectrogram(model, vowel_waves())
+    path = save_model(model, tmp_path / "env.safetensors", metadata={"note": "test"})
+    assert read_metadata(path)["model_type"] == "envelope-vqvae"
+    loaded = load_model(path)
+    assert isinstance(loaded, EnvelopeVQVAE) and loaded.config == model.config
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(spec), model.encode(spec))
+        torch.testing.assert_close(loaded(spec).reconstruction_db, model(spec).reconstruction_db)
+
+
+def test_training_steps_lower_the_db_error() -> None:
+    model = make(n_downsample=1, hidden_channels=32, quantizer_options={"kmeans_init": True, "ema": True})
+    spec = spectrogram(model, vowel_waves(batch=4))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    first = None
+    for _ in range(40):
+        out = model(spec)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        first = float(out.losses["mse_db2"]) if first is None else first
+    model.eval()
+    with torch.no_grad():
+        last = float(model(spec).losses["mse_db2"])
+    assert last < 0.5 * first
+
+
+def test_lightning_module_step_scores_against_the_envelope() -> None:
+    from vqaudio.train.module import AutoencoderModule
+
+    model = make(n_downsample=1)
+    module = AutoencoderModule(model, OptimConfig())
+    assert module.stft == model.config.stft  # the trainer computes 10 ms frames from the model's config
+    logged: dict[str, float] = {}
+    module.log = lambda name, value, **kw: logged.__setitem__(name, float(value))  # type: ignore[method-assign]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = module.validation_step(vowel_waves(batch=2), 0)
+    assert torch.isfinite(loss)
+    assert {"val/loss", "val/recon", "val/vq", "val/mse_db2", "val/rmse_db"} <= set(logged)
+    # rmse_db compares rate-K with rate-K (a (K, N) vs (F, N) mix-up would raise), and agrees with mse_db2
+    assert logged["val/rmse_db"] == pytest.approx(math.sqrt(logged["val/mse_db2"]), rel=1e-4)
+
+
+def test_bad_inputs_are_clear_errors() -> None:
+    model = make()
+    with pytest.raises(ValueError, match="129"):
+        model(torch.zeros(2, 128, 10))
+    with pytest.raises(ValueError, match="0 frames"):
+        model(torch.zeros(129, 0))
+    with pytest.raises(ValueError, match="NaN"):
+        model(torch.full((129, 4), float("nan")))
+    with pytest.raises(ValueError, match="integer tensor"):
+        model.decode(torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="stages"):
+        model.decode(torch.zeros(5, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"lie in \[0, 8\)"):
+        model.decode(torch.full((5, 2), 8, dtype=torch.long))
+    with pytest.raises(ValueError, match="n_frames"):
+        model.decode(torch.zeros(5, 2, dtype=torch.long), n_frames=100)
+    with pytest.raises(ValueError, match="n_stages"):
+        model.encode(torch.zeros(129, 4), n_stages=3)
+    with pytest.raises(ValueError, match="latents"):
+        model.decode_latents(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="unknown EnvelopeVQVAEConfig keys"):
+        EnvelopeVQVAEConfig.from_dict({"architecture": "conv2d"})
+    with pytest.raises(ValueError, match="f_max"):
+        EnvelopeVQVAEConfig(f_max=5000.0)
+    with pytest.raises(ValueError, match="hop_length"):
+        EnvelopeVQVAEConfig(hop_length=400)
+    with pytest.raises(ValueError, match="quantizer_options"):
+        make(quantizer_options={"no_such_option": 1})
+    with pytest.raises(TypeError, match="EnvelopeVQVAEConfig"):
+        build_model("vqvae", EnvelopeVQVAEConfig())
