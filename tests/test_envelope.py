@@ -189,3 +189,59 @@ def test_bad_inputs_are_clear_errors() -> None:
         make(quantizer_options={"no_such_option": 1})
     with pytest.raises(TypeError, match="EnvelopeVQVAEConfig"):
         build_model("vqvae", EnvelopeVQVAEConfig())
+
+
+def _load_benchmark():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "envelope.py"
+    spec = importlib.util.spec_from_file_location("benchmark_envelope", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("benchmark_envelope", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_scores_frames_and_writes_the_report(tmp_path) -> None:
+    import json
+
+    from tests.helpers import make_fsdd_folder
+
+    bench = _load_benchmark()
+    # the distortion: a constant 2 dB error is 4 dB², and nothing once the per-frame mean error is removed
+    dist = bench.Distortion()
+    true = torch.zeros(20, 6)
+    keep = torch.tensor([True, True, False, True, False, True])
+    dist.add(true, true + 2.0, keep)
+    assert dist.row() == {"sd_db2": 4.0, "sd_db2_mean_removed": 0.0, "frames": 4}
+    # speech frames: within range_db of the loudest frame's energy
+    env = torch.tensor([[0.0, -10.0, -29.0, -31.0, -80.0]]).expand(20, 5)
+    assert bench.speech_frames(env, 30.0).tolist() == [True, True, True, False, False]
+    torch.testing.assert_close(bench.interpolate(torch.tensor([[0.0, 4.0]]), torch.tensor([0, 4]), 6),
+                               torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0, 4.0]]))  # fmt: skip
+
+    data = make_fsdd_folder(tmp_path / "speech", clips=4).parent
+    model = make(n_downsample=1)
+    path = save_model(model, tmp_path / "runs" / "envelope-tiny" / "best.safetensors")
+    out = tmp_path / "envelope.json"
+    argv = ["--data", str(data), "--models", str(path), "--codebook-size", "4", "--kmeans-iters", "2"]
+    assert bench.main([*argv, "--baseline-split", "val", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "envelope" and report["split"] == "val"
+    for key in ("date", "machine", "frame_selection", "rows"):
+        assert key in report
+    rows = {row["system"]: row for row in report["rows"]}
+    ours = {f"vqaudio-envelope-tiny-{kind}" for kind in ("unquantized", "1stage", "2stage")}
+    baselines = {"interpolate-20ms-unquantized", "kmeans-1x4-10ms", "kmeans-2x4-10ms", "kmeans-2x4-40ms"}
+    assert ours | baselines <= set(rows)
+    assert rows["vqaudio-envelope-tiny-2stage"]["bits_per_frame"] == 6.0
+    assert rows["vqaudio-envelope-tiny-2stage"]["bitrate"] == 300.0
+    assert rows["vqaudio-envelope-tiny-1stage"]["frame_ms"] == 20.0
+    assert rows["kmeans-2x4-40ms"]["bitrate"] == 100.0
+    frames = {row["frames"] for row in rows.values()}
+    assert len(frames) == 1 and frames.pop() > 0  # every system is scored on the same frames
+    for row in rows.values():
+        assert row["sd_db2"] >= row["sd_db2_mean_removed"] >= 0.0
