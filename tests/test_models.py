@@ -203,6 +203,32 @@ def test_overfitting_one_batch_learns_the_time_variation(model_type: str) -> Non
     assert sum(recon[-5:]) / 5 < 0.6 * static, recon
 
 
+def test_compressed_magnitude_loss_weighs_loud_bins_above_the_floor() -> None:
+    """recon_compressed_weight adds a term that is zero for a perfect estimate and, unlike MSE in dB, counts a
+    6 dB error on the loudest bins far above the same error on the quietest ones (MSE in dB counts both alike)."""
+    spec = formant_spectrogram(batch=2, n_frames=16)
+    plain, weighted = make("vqvae"), make("vqvae", recon_compressed_weight=1.0)
+    x = plain.normalize(spec)
+    order = spec.flatten().argsort()
+    n = 200
+    loud, quiet = spec.flatten().clone(), spec.flatten().clone()
+    loud[order[-n:]] += 6.0
+    quiet[order[:n]] += 6.0
+    x_loud, x_quiet = (plain.normalize(v.view_as(spec)) for v in (loud, quiet))
+
+    assert float(weighted.reconstruction_loss(x, x)) == pytest.approx(0.0, abs=1e-7)
+    # weight 0: plain MSE, which cannot tell the two errors apart
+    assert float(plain.reconstruction_loss(x_loud, x)) == pytest.approx(float(torch.mean((x_loud - x) ** 2)))
+    assert float(plain.reconstruction_loss(x_loud, x)) == pytest.approx(float(plain.reconstruction_loss(x_quiet, x)))
+    extra_loud = float(weighted.reconstruction_loss(x_loud, x) - plain.reconstruction_loss(x_loud, x))
+    extra_quiet = float(weighted.reconstruction_loss(x_quiet, x) - plain.reconstruction_loss(x_quiet, x))
+    assert extra_loud > 20 * max(extra_quiet, 1e-12)  # about 60 dB apart: (10^3)^(2 x 0.3) = 63x
+    with pytest.raises(ValueError, match="recon_compressed_weight must be >= 0"):
+        VQVAEConfig(recon_compressed_weight=-1.0)
+    with pytest.raises(ValueError, match="compression_power"):
+        VQVAEConfig(compression_power=0.0)
+
+
 # Configs -----------------------------------------------------------------------------------------------
 def test_configs_round_trip_through_plain_dicts_and_yaml() -> None:
     cfg = VQVAEConfig(latent_dim=32, n_stages=2, quantizer_options={"decay": 0.99})

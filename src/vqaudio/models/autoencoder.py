@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -143,10 +144,20 @@ class SpectrogramAutoencoder(nn.Module):
 
     # Losses ------------------------------------------------------------------------------------------
     def reconstruction_loss(self, x_hat: Tensor, x: Tensor) -> Tensor:
-        """MSE (+ recon_l1_weight x L1) between normalised prediction and normalised input."""
+        """MSE (+ recon_l1_weight x L1) between normalised prediction and normalised input, plus
+        recon_compressed_weight x the relative squared error of compressed magnitudes (see the config)."""
+        cfg = self.config
         loss = F.mse_loss(x_hat, x)
-        if self.config.recon_l1_weight > 0:
-            loss = loss + self.config.recon_l1_weight * F.l1_loss(x_hat, x)
+        if cfg.recon_l1_weight > 0:
+            loss = loss + cfg.recon_l1_weight * F.l1_loss(x_hat, x)
+        if cfg.recon_compressed_weight > 0:
+            # |X|^p = 10^(p * dB / 20); dB = x * std + mean (the floor clamp is left out to keep gradients)
+            scale = cfg.compression_power * cfg.norm_std / 20.0 * math.log(10.0)
+            offset = cfg.compression_power * cfg.norm_mean / 20.0 * math.log(10.0)
+            target = torch.exp(x * scale + offset)
+            estimate = torch.exp((x_hat * scale + offset).clamp(max=30.0))
+            relative = F.mse_loss(estimate, target) / target.pow(2).mean().clamp_min(1e-12)
+            loss = loss + cfg.recon_compressed_weight * relative
         return loss
 
     # Convenience -------------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ class SpectrogramAutoencoderConfig:
     at each of the n_downsample stages (the reference VQ-VAE design). hidden_channels is the width at
     the latent resolution (conv2d halves it for each step back up to full resolution).
     recon_l1_weight adds that much L1 to the MSE reconstruction loss (both in the normalised domain).
+    recon_compressed_weight adds that much of a loss on power-law compressed magnitude |X|^compression_power
+    (relative squared error): unlike dB, it weighs loud bins (formants, harmonics) above the quiet floor, as
+    loudness does in the ear and in PESQ.
     """
 
     sample_rate: int = 8000
@@ -44,6 +47,8 @@ class SpectrogramAutoencoderConfig:
     activation: str = "leaky_relu"
     upsample: str = "transposed"
     recon_l1_weight: float = 0.0
+    recon_compressed_weight: float = 0.0
+    compression_power: float = 0.3
 
     def __post_init__(self) -> None:
         check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -61,8 +66,11 @@ class SpectrogramAutoencoderConfig:
             raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}")
         if not self.norm_std > 0:
             raise ValueError(f"norm_std must be > 0, got {self.norm_std}")
-        if self.recon_l1_weight < 0:
-            raise ValueError(f"recon_l1_weight must be >= 0, got {self.recon_l1_weight}")
+        for name in ("recon_l1_weight", "recon_compressed_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.compression_power <= 1:
+            raise ValueError(f"compression_power must lie in (0, 1], got {self.compression_power}")
         if self.architecture == "conv2d" and self.hidden_channels % (2**self.n_downsample):
             raise ValueError(
                 f"conv2d halves hidden_channels={self.hidden_channels} per stage back to full resolution; "
