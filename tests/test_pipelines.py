@@ -70,3 +70,20 @@ def test_demo_writes_audio_and_metrics(tmp_path: Path) -> None:
         assert systems[name]["pesq_nb"] > 1.5  # a trained model, not noise
         assert list((out / name).glob("*.wav"))
     assert (out / "metrics.md").read_text().count("|") > 10
+
+    # the codec: one row per rung, its bitrates measured from the .vqa files it wrote
+    codec_rows = report["codec_rows"]
+    assert len(codec_rows) >= 2
+    folders = sorted((out / "codec").iterdir(), key=lambda p: int(p.name.removesuffix("bps")))
+    assert len(folders) == len(codec_rows)
+    for row, folder in zip(codec_rows, folders, strict=True):
+        assert row["file_bytes"] == sum(f.stat().st_size for f in folder.glob("*.vqa"))
+        assert (
+            len(list(folder.glob("*.wav")))
+            == len(list(folder.glob("*.vqa")))
+            == len(list((out / "input").glob("*.wav")))
+        )
+        assert row["bitrate"] < row["bitrate_with_header"]
+        assert row["bitrate"] <= int(folder.name.removesuffix("bps")) * 1.01  # payload rate: the rung, +padding
+    assert [r["bitrate"] for r in codec_rows] == sorted(r["bitrate"] for r in codec_rows)
+    assert codec_rows[-1]["pesq_nb"] > codec_rows[0]["pesq_nb"]  # more stages, better speech
