@@ -12,9 +12,10 @@ the silent gaps between joined clips never count. `sd_db2_mean_removed` removes 
 offset) first. Bits per frame are per latent frame (one set of codes every frame_ms); bitrate = bits/s.
 
 Rows beside each model: its VQ-free ceiling (encoder -> decoder, no quantizer: the decimation and network
-error alone) and baselines with no network: a plain 2-stage k-means VQ (2 x 512 codes = 18 bits, trained on
-the train split's speech frames) at 10 ms, and at 20/40 ms by coding every 2nd/4th frame and interpolating
-linearly (Codec 2 700C style), plus the interpolation alone, unquantized.
+error alone) and baselines with no network: a plain multi-stage (residual) k-means VQ of 512 codes per stage
+(9 bits a stage; trained on the train split's speech frames) at 10 ms with 1 to --kmeans-stages stages, and
+with 1 or 2 stages at 20/40 ms by coding every 2nd/4th frame and interpolating linearly (Codec 2 700C style),
+plus that interpolation alone, unquantized.
 
     python benchmarks/envelope.py --data ../shared/data/speech --split val --json benchmarks/results/envelope.json \
         [--models runs/envelope-*/best.safetensors ...]
@@ -186,7 +187,10 @@ def baseline_rows(
 ) -> list[dict[str, Any]]:
     cfg = EnvelopeVQVAEConfig()
     start = time.perf_counter()
-    books = train_kmeans(envelopes(train_utts, cfg), args.speech_range_db, args.codebook_size, 2, args.kmeans_iters)
+    n_books = max(2, args.kmeans_stages)
+    books = train_kmeans(
+        envelopes(train_utts, cfg), args.speech_range_db, args.codebook_size, n_books, args.kmeans_iters
+    )
     print(f"k-means baseline codebooks trained in {time.perf_counter() - start:.1f} s")
     bits_per_stage = float(np.log2(args.codebook_size))
     rows = []
@@ -197,7 +201,7 @@ def baseline_rows(
                 {"system": f"interpolate-{ms:g}ms-unquantized", "frame_ms": ms, "stages": 0, "bits_per_frame": None}
                 | score(kmeans_coder(books, 0, step), val_data, args.speech_range_db)
             )
-        for stages in (1, 2):
+        for stages in range(1, (n_books if step == 1 else 2) + 1):
             bits = stages * bits_per_stage
             rows.append(
                 {
@@ -227,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-split", default="train", choices=["train", "val", "all"])
     parser.add_argument("--codebook-size", type=int, default=512, help="k-means baseline codes per stage")
     parser.add_argument("--kmeans-iters", type=int, default=20)
+    parser.add_argument("--kmeans-stages", type=int, default=4, help="k-means stages at 10 ms (2 when decimated)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
