@@ -13,11 +13,62 @@ from vqaudio.nn.resample import UPSAMPLE_MODES
 
 ARCHITECTURES = ("conv1d", "conv2d")
 
-C = TypeVar("C", bound="SpectrogramAutoencoderConfig")
+C = TypeVar("C", bound="FramedConfig")
+
+
+class FramedConfig:
+    """What every model config shares: an STFT front-end, time decimation and a plain-dict round trip.
+
+    A mixin for dataclasses that define sample_rate, n_fft, hop_length and n_downsample.
+    """
+
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    n_downsample: int
+
+    # Derived sizes -------------------------------------------------------------------------------
+    @property
+    def n_freqs(self) -> int:
+        """Frequency bins of the input spectrogram (n_fft // 2 + 1)."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def stft(self) -> STFTConfig:
+        """The STFT front-end this model's spectrograms come from (pipelines and training both use it)."""
+        return STFTConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def downsample_factor(self) -> int:
+        """Input frames per latent frame (and, for conv2d, input bins per latent bin)."""
+        return 2**self.n_downsample
+
+    @property
+    def latent_frame_rate(self) -> float:
+        """Latent time steps per second."""
+        return self.frames_per_second / self.downsample_factor
+
+    # Plain-type round trip -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[C], values: dict[str, Any] | None = None) -> C:
+        """Build from a (possibly partial) dict; unknown keys are an error naming the allowed ones."""
+        values = dict(values or {})
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys {unknown}; allowed: {allowed}")
+        return cls(**values)
 
 
 @dataclass
-class SpectrogramAutoencoderConfig:
+class SpectrogramAutoencoderConfig(FramedConfig):
     """What VQVAE and VAE share: the front-end they expect, the input scaling and the conv backbone.
 
     The model sees x = (max(db, floor_db) - norm_mean) / norm_std; training fills norm_mean/norm_std
@@ -77,31 +128,7 @@ class SpectrogramAutoencoderConfig:
                 f"make it a multiple of 2**n_downsample = {2**self.n_downsample}"
             )
 
-    # Derived sizes -------------------------------------------------------------------------------
-    @property
-    def n_freqs(self) -> int:
-        """Frequency bins of the input spectrogram (n_fft // 2 + 1)."""
-        return self.n_fft // 2 + 1
-
-    @property
-    def stft(self) -> STFTConfig:
-        """The STFT front-end this model's spectrograms come from (pipelines and training both use it)."""
-        return STFTConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length)
-
-    @property
-    def frames_per_second(self) -> float:
-        return self.sample_rate / self.hop_length
-
-    @property
-    def downsample_factor(self) -> int:
-        """Input frames per latent frame (and, for conv2d, input bins per latent bin)."""
-        return 2**self.n_downsample
-
-    @property
-    def latent_frame_rate(self) -> float:
-        """Latent time steps per second."""
-        return self.frames_per_second / self.downsample_factor
-
+    # Derived sizes (the framing ones come from FramedConfig) ------------------------------------------
     @property
     def latent_vectors_per_frame(self) -> int:
         """Latent vectors per latent time step: 1 for conv1d, the latent frequency bins for conv2d."""
@@ -117,20 +144,6 @@ class SpectrogramAutoencoderConfig:
     def latent_values_per_second(self) -> float:
         """Continuous latent values (floats) per second: vectors/s x latent_dim."""
         return self.latent_vectors_per_second * self.latent_dim
-
-    # Plain-type round trip -------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls: type[C], values: dict[str, Any] | None = None) -> C:
-        """Build from a (possibly partial) dict; unknown keys are an error naming the allowed ones."""
-        values = dict(values or {})
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {unknown}; allowed: {allowed}")
-        return cls(**values)
 
 
 @dataclass

@@ -12,7 +12,6 @@ computes it from the model config's STFT, works unchanged); the rate-K envelope 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vqaudio.audio.spectral import STFTConfig, db_to_amplitude, rate_k
+from vqaudio.audio.spectral import db_to_amplitude, rate_k
 from vqaudio.models.autoencoder import AutoencoderOutput
+from vqaudio.models.config import FramedConfig
 from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
@@ -32,7 +32,7 @@ __all__ = ["EnvelopeVQVAE", "EnvelopeVQVAEConfig"]
 
 
 @dataclass
-class EnvelopeVQVAEConfig:
+class EnvelopeVQVAEConfig(FramedConfig):
     """Config of EnvelopeVQVAE (plain types, YAML-friendly, stored in checkpoints).
 
     Front-end: STFT (sample_rate, n_fft, hop_length; hop 80 = 10 ms frames at 8 kHz, as Codec 2) of the
@@ -109,30 +109,7 @@ class EnvelopeVQVAEConfig:
             raise ValueError(f"quantizer_options must be a mapping, got {type(self.quantizer_options).__name__}")
         self.stft  # noqa: B018 (validates the STFT settings now, with STFTConfig's messages)
 
-    # Derived sizes -------------------------------------------------------------------------------
-    @property
-    def stft(self) -> STFTConfig:
-        """The STFT front-end (the trainer computes the model's input with it)."""
-        return STFTConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length)
-
-    @property
-    def n_freqs(self) -> int:
-        return self.n_fft // 2 + 1
-
-    @property
-    def frames_per_second(self) -> float:
-        """Rate-K frames per second (100 at 8 kHz, hop 80)."""
-        return self.sample_rate / self.hop_length
-
-    @property
-    def downsample_factor(self) -> int:
-        """Rate-K frames per latent frame."""
-        return 2**self.n_downsample
-
-    @property
-    def latent_frame_rate(self) -> float:
-        return self.frames_per_second / self.downsample_factor
-
+    # Derived sizes (STFT and framing ones come from FramedConfig) ----------------------------------
     @property
     def frame_period_ms(self) -> float:
         """Duration one latent frame (one set of codes) covers, in ms."""
@@ -156,20 +133,6 @@ class EnvelopeVQVAEConfig:
     @property
     def latent_values_per_second(self) -> float:
         return self.latent_frame_rate * self.latent_dim
-
-    # Plain-type round trip -------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None = None) -> EnvelopeVQVAEConfig:
-        """Build from a (possibly partial) dict; unknown keys are an error naming the allowed ones."""
-        values = dict(values or {})
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {unknown}; allowed: {allowed}")
-        return cls(**values)
 
 
 def _dilation(index: int) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from vqaudio.models.config import SpectrogramAutoencoderConfig, VAEConfig, VQVAEConfig
+from vqaudio.models.config import FramedConfig, VAEConfig, VQVAEConfig
 from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
 from vqaudio.models.vae import VAE
 from vqaudio.models.vqvae import VQVAE
@@ -15,7 +15,7 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {"vqvae": VQVAE, "vae": VAE, "envelope
 CONFIG_TYPES: dict[str, type[Any]] = {"vqvae": VQVAEConfig, "vae": VAEConfig, "envelope-vqvae": EnvelopeVQVAEConfig}
 
 
-ConfigLike = dict[str, Any] | SpectrogramAutoencoderConfig | EnvelopeVQVAEConfig | None
+ConfigLike = dict[str, Any] | FramedConfig | None
 
 
 def _check_type(model_type: str) -> str:
@@ -29,7 +29,7 @@ def build_config(model_type: str, config: ConfigLike = None) -> Any:
     cls = CONFIG_TYPES[_check_type(model_type)]
     if isinstance(config, cls):
         return config
-    if isinstance(config, (SpectrogramAutoencoderConfig, EnvelopeVQVAEConfig)):
+    if isinstance(config, FramedConfig):
         raise TypeError(f"model type {model_type!r} needs a {cls.__name__}, got {type(config).__name__}")
     return cls.from_dict(config)
 
