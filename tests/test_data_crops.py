@@ -137,3 +137,24 @@ def test_bad_files_warn_or_raise(tmp_path: Path, files: list[Path]) -> None:
         WaveformCropDataset(files, SR, 0, random_crops=True)
     with pytest.raises(IndexError):
         WaveformCropDataset(files, SR, 400, random_crops=False)[3]
+
+
+def _peak_hz(crop: torch.Tensor) -> float:
+    spectrum = np.abs(np.fft.rfft(crop.numpy() * np.hanning(crop.numel())))
+    return float(np.argmax(spectrum)) * SR / crop.numel()
+
+
+def test_speed_perturb_moves_pitch_within_the_range_and_keeps_the_length(tmp_path: Path) -> None:
+    t = np.arange(3 * SR) / SR
+    tone = save(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 500.0 * t).astype(np.float32), SR, subtype="FLOAT")
+    plain = WaveformCropDataset([tone], SR, crop_samples=2000, random_crops=True, crops_per_file=8)
+    assert {round(_peak_hz(plain[i])) for i in range(8)} == {500}
+    moved = WaveformCropDataset([tone], SR, crop_samples=2000, random_crops=True, crops_per_file=40, speed_perturb=0.2)
+    peaks = np.array([_peak_hz(moved[i]) for i in range(40)])
+    assert all(moved[i].shape == (2000,) and moved[i].dtype == torch.float32 for i in range(3))
+    assert peaks.min() >= 400 - 4 and peaks.max() <= 600 + 4  # 4 Hz = one FFT bin
+    assert peaks.max() - peaks.min() > 100  # spread over the range, not one factor
+    fixed = WaveformCropDataset([tone], SR, crop_samples=2000, random_crops=False, speed_perturb=0.2)
+    assert round(_peak_hz(fixed[0])) == 500  # validation crops are never perturbed
+    with pytest.raises(ValueError, match="speed_perturb"):
+        WaveformCropDataset([tone], SR, crop_samples=2000, random_crops=True, speed_perturb=0.6)

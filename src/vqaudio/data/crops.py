@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
@@ -42,6 +43,11 @@ class WaveformCropDataset(Dataset):
     `crop_offsets`), the same every epoch. `min_rms` > 0 avoids near-silent crops: random crops retry a few
     draws (keeping the loudest), fixed crops move to the nearest louder position, chosen once at start.
     Files that cannot be decoded are skipped with a warning (on_error="warn") or raise (on_error="raise").
+
+    `speed_perturb` = s > 0 (random crops only) plays each crop at a random speed factor in [1 - s, 1 + s]:
+    a stretch of factor x crop_samples is resampled (soxr) to crop_samples, so pitch and formants move by that
+    factor, as in a shorter or longer vocal tract. With few training speakers this stands in for the ones
+    not recorded, so the model generalises better to unseen voices.
     """
 
     def __init__(
@@ -55,6 +61,7 @@ class WaveformCropDataset(Dataset):
         min_rms: float = 0.0,
         on_error: OnError = "warn",
         progress: bool | None = None,
+        speed_perturb: float = 0.0,
     ) -> None:
         if crop_samples <= 0:
             raise ValueError(f"crop_samples must be positive, got {crop_samples}")
@@ -62,12 +69,15 @@ class WaveformCropDataset(Dataset):
             raise ValueError(f"crops_per_file must be >= 1, got {crops_per_file}")
         if min_rms < 0:
             raise ValueError(f"min_rms must be >= 0, got {min_rms}")
+        if not 0.0 <= speed_perturb < 0.5:
+            raise ValueError(f"speed_perturb must lie in [0, 0.5), got {speed_perturb}")
         self.sample_rate = int(sample_rate)
         self.crop_samples = int(crop_samples)
         self.random_crops = bool(random_crops)
         self.crops_per_file = int(crops_per_file)
         self.seed = int(seed)
         self.min_rms = float(min_rms)
+        self.speed_perturb = float(speed_perturb) if random_crops else 0.0
         loaded = load_waves(files, self.sample_rate, on_error, progress, desc="loading crops")
         self.files: list[SpeechFile | Path] = [files[i] for i, _ in loaded]
         lengths = np.array([len(w) for _, w in loaded], dtype=np.int64)
@@ -101,29 +111,42 @@ class WaveformCropDataset(Dataset):
         file_index, k = divmod(i, self.crops_per_file)
         if self._fixed is not None:
             crop = self._crop(file_index, int(self._fixed[file_index, k]))
+        elif self.speed_perturb > 0:
+            crop = self._random_speed_crop(file_index)
         else:
-            crop = self._random_crop(file_index)
+            crop = self._random_crop(file_index, self.crop_samples)
         return torch.from_numpy(crop)
 
     # -- crops ---------------------------------------------------------------------------------------------
 
-    def _crop(self, file_index: int, offset: int) -> np.ndarray:
-        """Samples [offset, offset + crop) of the file, zeros where that range leaves it."""
+    def _crop(self, file_index: int, offset: int, n: int | None = None) -> np.ndarray:
+        """Samples [offset, offset + n) of the file (n = crop_samples by default), zeros where that range leaves it."""
+        n = self.crop_samples if n is None else n
         length = int(self._lengths[file_index])
-        out = np.zeros(self.crop_samples, dtype=np.float32)
-        lo, hi = max(offset, 0), min(offset + self.crop_samples, length)
+        out = np.zeros(n, dtype=np.float32)
+        lo, hi = max(offset, 0), min(offset + n, length)
         if hi > lo:
             start = int(self._starts[file_index])
             out[lo - offset : hi - offset] = self._data[start + lo : start + hi]
         return out
 
-    def _random_crop(self, file_index: int) -> np.ndarray:
+    def _random_speed_crop(self, file_index: int) -> np.ndarray:
+        """A random crop played at a random speed in [1 - s, 1 + s], exactly crop_samples long."""
+        factor = float(self._generator().uniform(1.0 - self.speed_perturb, 1.0 + self.speed_perturb))
+        source = self._random_crop(file_index, round(self.crop_samples * factor))
+        # Read at rate sr * factor, written at sr: factor x faster, pitch and formants x factor.
+        out = soxr.resample(source, self.sample_rate * factor, self.sample_rate, quality="HQ")
+        if len(out) < self.crop_samples:
+            out = np.pad(out, (0, self.crop_samples - len(out)))
+        return np.ascontiguousarray(out[: self.crop_samples], dtype=np.float32)
+
+    def _random_crop(self, file_index: int, n: int) -> np.ndarray:
         rng = self._generator()
-        span = int(self._lengths[file_index]) - self.crop_samples
+        span = int(self._lengths[file_index]) - n
         low, high = min(0, span), max(0, span)
         best, best_rms = None, -1.0
         for _ in range(_RANDOM_TRIES if self.min_rms > 0 else 1):
-            crop = self._crop(file_index, int(rng.integers(low, high + 1)))
+            crop = self._crop(file_index, int(rng.integers(low, high + 1)), n)
             if self.min_rms <= 0:
                 return crop
             rms = float(np.sqrt(np.mean(np.square(crop, dtype=np.float64))))

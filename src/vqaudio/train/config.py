@@ -22,6 +22,7 @@ class DataConfig:
     num_workers: int = 0
     words: list[str] | None = None  # Speech Commands word filter, e.g. ["right"]
     max_files: int | None = None  # cap per split, for quick runs and tests
+    speed_perturb: float = 0.0  # training crops at a random speed in [1 - s, 1 + s] (pitch and formants move)
 
 
 @dataclass

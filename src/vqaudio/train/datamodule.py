@@ -46,6 +46,7 @@ class SpeechDataModule(L.LightningDataModule):
             random_crops=True,
             crops_per_file=cfg.crops_per_file,
             seed=self.seed,
+            speed_perturb=cfg.speed_perturb,
         )
         self.val_dataset = WaveformCropDataset(
             val_files,
