@@ -11,8 +11,12 @@ Speed: vqaudio's encode and decode are timed separately on `--threads` torch thr
 `roundtrip_rtf_x` is the wall time of the whole baselines.py call: two tool processes (encoder, decoder)
 plus their temp-file I/O, so it includes process start-up and is not comparable to the vqaudio figures.
 
+The decoder postfilter (`sharpen_db`) is a decode-side choice: `--postfilter 0 0.15` scores every rung with
+each amount (rows named vqaudio-RATE for the default amount, vqaudio-RATE-pfX for the others).
+`--no-baselines` leaves out Codec 2 and Opus (for tuning runs on the train split).
+
     python benchmarks/codec.py --data ../shared/data/speech --split val --json OUT.json \
-        [--model PATH] [--max-utterances 40] [--threads 1]   # default model: Codec.default()
+        [--model PATH] [--max-utterances 40] [--threads 1] [--postfilter 0 0.15]   # default model: Codec.default()
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from vqaudio.bitstream import read_vqa
 from vqaudio.data import Utterance
 from vqaudio.evaluation import held_out_utterances, print_and_save
 from vqaudio.metrics import MetricError, evaluate_pair
-from vqaudio.pipelines.codec import Codec, bitrate_of
+from vqaudio.pipelines.codec import DEFAULT_POSTFILTER, Codec, bitrate_of
 
 SAMPLE_RATE = 8000
 METRICS = ("pesq_nb", "stoi", "lsd")
@@ -42,6 +46,7 @@ CODEC2_MODES = ("3200", "2400", "1200", "700C")
 OPUS_BITRATES = (6000, 8000)
 COLUMNS = [
     "system",
+    "postfilter",
     "bitrate",
     "bitrate_with_header",
     "pesq_nb",
@@ -112,8 +117,10 @@ def score_vqaudio_rung(codec: Codec, bitrate: float, utterances: Sequence[Uttera
         file_bits += rates["bitrate"] * header.duration_s
         audio_s += utt.wave.size / utt.sample_rate
         scores.add(utt.wave, decoded, delay=0)
+    suffix = "" if codec.postfilter == DEFAULT_POSTFILTER else f"-pf{codec.postfilter:g}"
     return {
-        "system": f"vqaudio-{int(bitrate + 0.5)}",  # half up: 562.5 -> 563
+        "system": f"vqaudio-{int(bitrate + 0.5)}{suffix}",  # half up: 562.5 -> 563
+        "postfilter": codec.postfilter,
         "bitrate": round(payload_bits / audio_s, 1),
         "bitrate_with_header": round(file_bits / audio_s, 1),
         **scores.means(),
@@ -174,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="codec checkpoint (.safetensors); default: the shipped codec")
     parser.add_argument("--max-utterances", type=int, default=40, help="even spread over speakers")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (speed is per thread count)")
+    parser.add_argument(
+        "--postfilter", type=float, nargs="+", default=[DEFAULT_POSTFILTER], help="decoder postfilter amounts to score"
+    )
+    parser.add_argument("--no-baselines", action="store_true", help="score only vqaudio (no Codec 2 / Opus rows)")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -188,10 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     rows = []
-    for bitrate in codec.bitrates:
-        rows.append(score_vqaudio_rung(codec, bitrate, utterances))
-        print(f"  done {rows[-1]['system']}", flush=True)
-    for name, run in baseline_runs().items():
+    for amount in args.postfilter:
+        codec.postfilter = amount
+        for bitrate in codec.bitrates:
+            rows.append(score_vqaudio_rung(codec, bitrate, utterances))
+            print(f"  done {rows[-1]['system']}", flush=True)
+    for name, run in ({} if args.no_baselines else baseline_runs()).items():
         rows.append(score_baseline(name, run, utterances))
         print(f"  done {name}", flush=True)
 
@@ -205,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         model=str(args.model) if args.model else f"shipped:{codec.model_id}",
         model_hash=codec.model_hash,
         griffin_lim_iters=codec.griffin_lim_iters,
+        postfilters=args.postfilter,
         threads=args.threads,
     )
     return 0

@@ -29,7 +29,9 @@ def test_codec_benchmark_two_utterances(shared_data_dir: Path, tmp_path: Path) -
         pytest.skip("Codec 2 (c2enc/c2dec) or opus-tools (opusenc/opusdec) not installed")
     bench = _load_benchmark()
     out = tmp_path / "codec.json"
-    argv = ["--data", str(shared_data_dir / "speech"), "--max-utterances", "2", "--json", str(out)]
+    amounts = ["0", str(bench.DEFAULT_POSTFILTER)]
+    argv = ["--data", str(shared_data_dir / "speech"), "--max-utterances", "2", "--json", str(out), "--postfilter"]
+    argv += amounts
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
     assert report["benchmark"] == "codec" and report["split"] == "val"
@@ -39,7 +41,9 @@ def test_codec_benchmark_two_utterances(shared_data_dir: Path, tmp_path: Path) -
     expected = {"codec2-3200", "codec2-2400", "codec2-1200", "codec2-700C", "opus-6000", "opus-8000"}
     assert expected <= set(rows)
     ours = [row for name, row in rows.items() if name.startswith("vqaudio-")]
-    assert len(ours) >= 1
+    plain = [row for row in ours if row["system"].endswith("-pf0")]
+    assert len(plain) >= 1 and len(ours) == 2 * len(plain)  # every rung with and without the postfilter
+    assert all(row["postfilter"] == 0 for row in plain)
     for row in ours:
         nominal = int(row["system"].split("-")[1])
         assert abs(row["bitrate"] - nominal) / nominal < 0.05  # measured payload rate sits on its rung

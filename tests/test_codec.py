@@ -140,7 +140,7 @@ def test_cli_encode_decode_codec(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert header.stages_used == 2 and header.model_id == "tiny"
     assert "bit/s payload only" in capsys.readouterr().out
     out_wav = tmp_path / "out.wav"
-    assert main(["decode", str(vqa), "-o", str(out_wav), "--model", str(ckpt)]) == 0
+    assert main(["decode", str(vqa), "-o", str(out_wav), "--model", str(ckpt), "--postfilter", "0"]) == 0
     wave, sr = load(out_wav, mono=False)
     assert sr == 16000 and wave.shape == (2, 8000)
     assert main(["codec", str(wav), "-o", str(tmp_path / "rt.wav"), "--model", str(ckpt)]) == 0
@@ -155,6 +155,21 @@ def test_cli_encode_decode_codec(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "a.vqa",
         "sub/b.vqa",
     ]
+
+
+def test_postfilter_is_a_decoder_choice(codec: Codec, capsys: pytest.CaptureFixture[str]) -> None:
+    from vqaudio.cli import POSTFILTER_HELP
+    from vqaudio.pipelines.codec import DEFAULT_POSTFILTER
+
+    assert f"default {DEFAULT_POSTFILTER:g}" in POSTFILTER_HELP and codec.postfilter == DEFAULT_POSTFILTER
+    wave = noise((4000,), seed=5)
+    data = codec.encode(wave, 8000)
+    plain = Codec(codec.model, griffin_lim_iters=4, model_id="tiny", postfilter=0.0)
+    sharp = Codec(codec.model, griffin_lim_iters=4, model_id="tiny", postfilter=0.5)
+    a, b = plain.decode(data)[0], sharp.decode(data)[0]  # the same file decodes either way
+    assert a.shape == b.shape == wave.shape and not np.allclose(a, b)
+    with pytest.raises(ValueError, match="postfilter"):
+        Codec(codec.model, postfilter=1.5)
 
 
 def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,16 +188,15 @@ def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "lowest rung" in capsys.readouterr().err
 
 
-SHIPPED = PRETRAINED / "reconstruct-vqvae-8k.safetensors"
-
-
-@pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped reconstruct-vqvae-8k weights absent")
-def test_shipped_model_round_trip_quality() -> None:
+@pytest.mark.parametrize("name", ["reconstruct-vqvae-8k", "codec-8k"])
+def test_shipped_model_round_trip_quality(name: str) -> None:
     from vqaudio.data.synth import synth_speech
     from vqaudio.metrics import pesq
 
+    if not (PRETRAINED / f"{name}.safetensors").is_file():
+        pytest.skip(f"shipped {name} weights absent")
     torch.set_num_threads(1)
-    codec = Codec.from_pretrained("reconstruct-vqvae-8k", griffin_lim_iters=32)
+    codec = Codec.from_pretrained(name, griffin_lim_iters=32)
     assert codec.bitrates == [562.5, 1125.0, 1687.5, 2250.0]
     wave = synth_speech(3.0, seed=3)
     data = codec.encode(wave, 8000)

@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING
 
 from vqaudio import __version__
 
+# Kept in step with vqaudio.pipelines.codec.DEFAULT_POSTFILTER (a test checks); torch is not imported for --help.
+POSTFILTER_HELP = (
+    "decoder postfilter: how much to sharpen formants and harmonics of the decoded spectrum (0 = off; default 0.15)"
+)
+
 if TYPE_CHECKING:
     from vqaudio.pipelines import Codec
 
@@ -92,7 +97,8 @@ def _codec_for(args: argparse.Namespace) -> Codec:
     """The codec from --model, else the shipped default; says on stderr which model it is."""
     from vqaudio.pipelines import Codec
 
-    codec = Codec.from_checkpoint(args.model) if args.model else Codec.default()
+    options = {} if getattr(args, "postfilter", None) is None else {"postfilter": args.postfilter}
+    codec = Codec.from_checkpoint(args.model, **options) if args.model else Codec.default(**options)
     print(f"model: {codec.model_id} (ladder: {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s)", file=sys.stderr)
     return codec
 
@@ -231,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help=".vqa file")
     p.add_argument("-o", "--output", type=Path, required=True, help="output audio file")
     p.add_argument("--model", type=Path, help="the weights the file was encoded with (default: as encode)")
+    p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("codec", help="round trip: encode and decode a file, print the real bitrate")
@@ -239,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bitrate", type=float, help="target bit/s (default: top rung)")
     p.add_argument("--model", type=Path, help="codec weights (default: as encode)")
     p.add_argument("--score", action="store_true", help="also print PESQ-NB and STOI against the input")
+    p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
     p.set_defaults(func=_cmd_codec)
     return parser
 

@@ -18,14 +18,15 @@ import torch
 from torch import nn
 
 from vqaudio.audio.io import resample
-from vqaudio.audio.spectral import griffin_lim, log_magnitude
+from vqaudio.audio.spectral import griffin_lim, log_magnitude, sharpen_db
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
 from vqaudio.models import load_model
 from vqaudio.pipelines.adapt import as_float_array
 
-__all__ = ["DEFAULT_MODELS", "Codec", "bitrate_of", "model_hash"]
+__all__ = ["DEFAULT_MODELS", "DEFAULT_POSTFILTER", "Codec", "bitrate_of", "model_hash"]
 
 DEFAULT_MODELS = ("codec-8k", "reconstruct-vqvae-8k")  # preferred shipped codec first, then the fallback
+DEFAULT_POSTFILTER = 0.15  # sharpen_db amount; chosen on training speakers (benchmarks/RESULTS.md, codec section)
 
 
 def model_hash(model: nn.Module) -> str:
@@ -53,6 +54,8 @@ class Codec:
     Any sample rate and channel count in; each channel is resampled to the model rate and coded on its
     own; decode restores the input's rate, channel count and exact length. Phase comes from fast
     Griffin-Lim. The bitrate ladder is one rung per residual stage (a prefix of the stages).
+    `postfilter` sharpens the decoded spectrum (`sharpen_db`) before phase reconstruction; a decoder-side
+    choice (0 turns it off), so files decode with any setting.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Codec:
         chunk_seconds: float = 10.0,
         context_frames: int = 8,
         device: str | torch.device = "cpu",
+        postfilter: float = DEFAULT_POSTFILTER,
     ) -> None:
         cfg = getattr(model, "config", None)
         if cfg is None or not hasattr(cfg, "n_stages") or not hasattr(model, "encode"):
@@ -75,6 +79,9 @@ class Codec:
         self.model = model.eval().to(self.device)
         self.model_id = model_id
         self.griffin_lim_iters = int(griffin_lim_iters)
+        if not 0.0 <= postfilter <= 1.0:
+            raise ValueError(f"postfilter must lie in [0, 1], got {postfilter}")
+        self.postfilter = float(postfilter)
         self.sample_rate = int(cfg.sample_rate)
         self.stft = cfg.stft
         self.floor_db = float(cfg.floor_db)
@@ -219,7 +226,7 @@ class Codec:
         for first in range(0, total, self.chunk_latents):
             last = min(first + self.chunk_latents, total)
             a, b = max(0, first - ctx), min(total, last + ctx)
-            spec_db = self._decode_db(codes[a:b])  # frames from global frame a * stride
+            spec_db = sharpen_db(self._decode_db(codes[a:b]), self.postfilter)  # frames from global frame a * stride
             s0 = max(0, first * spl - overlap)
             s1 = n_model if last == total else min(n_model, last * spl + overlap)
             if s1 <= s0:
