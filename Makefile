@@ -38,8 +38,8 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
 
-# Retrain every shipped model from its recipe and copy the best weights into the package (CPU: ~1 h).
-SHIPPED := reconstruct-vqvae-8k reconstruct-vae-8k
+# Retrain every shipped model from its recipe and copy the best weights into the package (CPU: ~2 h).
+SHIPPED := reconstruct-vqvae-8k reconstruct-vae-8k codec-8k
 DATA ?= ../shared/data/speech
 pretrained: $(STAMP)
 	for name in $(SHIPPED); do \

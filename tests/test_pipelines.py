@@ -74,6 +74,8 @@ def test_demo_writes_audio_and_metrics(tmp_path: Path) -> None:
     # the codec: one row per rung, its bitrates measured from the .vqa files it wrote
     codec_rows = report["codec_rows"]
     assert len(codec_rows) >= 2
+    if "codec-8k" in pretrained_names():  # the shipped codec is the default one
+        assert all(row["system"].startswith("codec-8k-") for row in codec_rows)
     folders = sorted((out / "codec").iterdir(), key=lambda p: int(p.name.removesuffix("bps")))
     assert len(folders) == len(codec_rows)
     for row, folder in zip(codec_rows, folders, strict=True):

@@ -71,7 +71,7 @@ def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module) 
 
 Retrain with one command: `make pretrained` (or `vqaudio train recipes/{name}.yaml --data ../shared/data/speech`
 then `python -m vqaudio.train.publish runs/{name}/best.safetensors src/vqaudio/assets/pretrained/{name}.safetensors`).
-Measured quality on the validation speakers: `benchmarks/RESULTS.md` (benchmarks/reconstruct.py).
+Measured quality on the validation speakers: `benchmarks/RESULTS.md`, with the command that produced each table.
 """
 
 
