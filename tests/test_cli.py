@@ -45,6 +45,8 @@ def test_info_prints_config_and_parameters(checkpoint: tuple[Path, Path], capsys
     info = json.loads(capsys.readouterr().out)
     assert info["model_type"] == "vqvae" and info["sample_rate"] == 8000 and info["parameters"] > 0
     assert info["latent_bits_per_second"] > 0
+    assert isinstance(info["metadata"]["epoch"], int)  # metadata shown decoded, not as JSON text
+    assert not str(info["metadata"]["recipe"]).startswith('"')
 
 
 def test_reconstruct_keeps_rate_channels_and_length(checkpoint: tuple[Path, Path], tmp_path: Path) -> None:
