@@ -19,6 +19,7 @@ from vqaudio.models import (
     VQVAEConfig,
     build_model,
     count_parameters,
+    decode_metadata_value,
     load_model,
     read_metadata,
     save_model,
@@ -286,6 +287,7 @@ def test_save_and_load_give_identical_outputs(tmp_path, model_type: str, archite
     meta = read_metadata(path)
     assert meta["model_type"] == model_type and meta["format"] == "vqaudio"
     assert meta["recipe"] == "tiny" and json.loads(meta["epoch"]) == 3
+    assert decode_metadata_value(meta["epoch"]) == 3 and decode_metadata_value(meta["recipe"]) == "tiny"
     assert json.loads(meta["config"]) == model.config.to_dict() and meta["vqaudio_version"]
     assert not list(tmp_path.joinpath("sub").glob("*.tmp"))  # the temporary file was renamed away
 

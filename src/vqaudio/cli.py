@@ -74,16 +74,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_or_text(value: object) -> object:
-    """Checkpoint metadata values are strings, most of them JSON: show what they encode."""
-    try:
-        return json.loads(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return value
-
-
 def _cmd_info(args: argparse.Namespace) -> int:
-    from vqaudio.models import count_parameters, load_model, read_metadata
+    from vqaudio.models import count_parameters, decode_metadata_value, load_model, read_metadata
 
     model = load_model(args.checkpoint)
     meta = read_metadata(args.checkpoint)
@@ -95,7 +87,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "latent_bits_per_second": getattr(model, "latent_bits_per_second", None),
         "latent_values_per_second": getattr(model, "latent_values_per_second", None),
         "config": model.config.to_dict(),
-        "metadata": {k: _json_or_text(v) for k, v in meta.items() if k not in ("config", "model_type")},
+        "metadata": {k: decode_metadata_value(v) for k, v in meta.items() if k not in ("config", "model_type")},
     }
     print(json.dumps(info, indent=2, default=str))
     return 0

@@ -3,7 +3,7 @@
 from vqaudio.models.autoencoder import AutoencoderOutput, SpectrogramAutoencoder
 from vqaudio.models.config import ARCHITECTURES, SpectrogramAutoencoderConfig, VAEConfig, VQVAEConfig
 from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
-from vqaudio.models.io import load_model, read_metadata, save_model
+from vqaudio.models.io import decode_metadata_value, load_model, read_metadata, save_model
 from vqaudio.models.registry import CONFIG_TYPES, MODEL_TYPES, build_config, build_model, count_parameters
 from vqaudio.models.vae import VAE
 from vqaudio.models.vqvae import VQVAE
@@ -24,6 +24,7 @@ __all__ = [
     "build_config",
     "build_model",
     "count_parameters",
+    "decode_metadata_value",
     "load_model",
     "read_metadata",
     "save_model",

@@ -34,6 +34,14 @@ def _metadata_strings(metadata: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
+def decode_metadata_value(value: str) -> Any:
+    """A metadata string as the value it encodes (save_model stores non-strings as JSON); plain text as is."""
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def save_model(model: nn.Module, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write model (weights + buffers + config) to one .safetensors file; returns the path.
 

@@ -8,15 +8,13 @@ Floating-point tensors are stored as fp16 (half the size; the model is rebuilt i
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from vqaudio.models import count_parameters, load_model, read_metadata
+from vqaudio.models import count_parameters, decode_metadata_value, load_model, read_metadata
 
 DATA_LICENCES = {
     "fsdd": "Free Spoken Digit Dataset, CC BY-SA 4.0",
@@ -42,9 +40,7 @@ def publish(source: Path, target: Path) -> Path:
 
 
 def _meta(meta: dict, key: str) -> str:
-    value = meta.get(key, "")
-    with contextlib.suppress(TypeError, ValueError):
-        value = json.loads(value)
+    value = decode_metadata_value(meta.get(key, ""))
     return "" if value is None else str(value)
 
 
