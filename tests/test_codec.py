@@ -170,6 +170,8 @@ def test_postfilter_is_a_decoder_choice(codec: Codec, capsys: pytest.CaptureFixt
     assert a.shape == b.shape == wave.shape and not np.allclose(a, b)
     with pytest.raises(ValueError, match="postfilter"):
         Codec(codec.model, postfilter=1.5)
+    with pytest.raises(ValueError, match="postfilter"):
+        plain.postfilter = -0.1  # checked when changed later too
 
 
 def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

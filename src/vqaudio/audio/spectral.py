@@ -304,9 +304,9 @@ def sharpen_db(db: torch.Tensor, amount: float, width: int = 9) -> torch.Tensor:
         raise ValueError(f"sharpen_db needs amount >= 0 and an odd width >= 1, got {amount}, {width}")
     if amount == 0:
         return db
-    flat = db.reshape(-1, db.shape[-2], db.shape[-1]).transpose(1, 2).reshape(-1, 1, db.shape[-2])
-    local = torch.nn.functional.avg_pool1d(flat, width, 1, width // 2, count_include_pad=False)
-    local = local.reshape(-1, db.shape[-1], db.shape[-2]).transpose(1, 2).reshape(db.shape)
+    images = db.reshape(-1, 1, db.shape[-2], db.shape[-1])  # mean over `width` bins, frame by frame
+    local = torch.nn.functional.avg_pool2d(images, (width, 1), 1, (width // 2, 0), count_include_pad=False)
+    local = local.reshape(db.shape)
     out = db + amount * (db - local)
     gain_db = 10.0 * (
         torch.log10(torch.pow(10.0, db / 10.0).sum(-2, keepdim=True))

@@ -79,9 +79,7 @@ class Codec:
         self.model = model.eval().to(self.device)
         self.model_id = model_id
         self.griffin_lim_iters = int(griffin_lim_iters)
-        if not 0.0 <= postfilter <= 1.0:
-            raise ValueError(f"postfilter must lie in [0, 1], got {postfilter}")
-        self.postfilter = float(postfilter)
+        self.postfilter = postfilter
         self.sample_rate = int(cfg.sample_rate)
         self.stft = cfg.stft
         self.floor_db = float(cfg.floor_db)
@@ -119,6 +117,17 @@ class Codec:
             if name in shipped:
                 return cls.from_pretrained(name, **kwargs)
         raise FileNotFoundError(f"none of the default codec models {DEFAULT_MODELS} is shipped; shipped: {shipped}")
+
+    @property
+    def postfilter(self) -> float:
+        """sharpen_db amount applied to the decoded spectrum (0 = off); may be changed between decodes."""
+        return self._postfilter
+
+    @postfilter.setter
+    def postfilter(self, amount: float) -> None:
+        if not 0.0 <= amount <= 1.0:
+            raise ValueError(f"postfilter must lie in [0, 1], got {amount}")
+        self._postfilter = float(amount)
 
     # ladder ------------------------------------------------------------------------------------------
     @property
