@@ -208,6 +208,32 @@ def test_format_1_files_with_long_keys_still_read(vqa_file: tuple[bytes, VqaHead
     assert again == header and np.array_equal(got[0], codes)
 
 
+def test_gains_round_trip_and_default_to_zero() -> None:
+    rng = np.random.default_rng(3)
+    header = make_header(n_frames=9, n_channels=2, gain_db=[17.25, -3.5])
+    codes = np.stack([random_codes(rng, 9, header.codebook_sizes) for _ in range(2)])
+    again, _ = read_vqa(write_vqa(header, codes))
+    assert again.gain_db == [17.25, -3.5] and again.gains_db() == [17.25, -3.5]
+    plain = make_header(n_frames=9)
+    data = write_vqa(plain, random_codes(rng, 9, plain.codebook_sizes))
+    assert b'"g"' not in data  # no gain, no key: the header stays as small as before
+    assert read_vqa(data)[0].gains_db() == [0.0]
+    for bad in ([1.0], [1.0, float("nan")], [1.0, "2"], 3.0):
+        with pytest.raises(BitstreamError, match="gain_db"):
+            make_header(n_channels=2, gain_db=bad)
+
+
+def test_format_2_files_without_gains_still_read(vqa_file: tuple[bytes, VqaHeader, np.ndarray]) -> None:
+    data, header, codes = vqa_file
+    assert 2 in READABLE_VERSIONS
+    old = bytearray(data)
+    struct.pack_into("<H", old, 4, 2)
+    struct.pack_into("<I", old, 18, zlib.crc32(bytes(old[:18])))
+    struct.pack_into("<I", old, len(old) - 4, zlib.crc32(bytes(old[:-4])))
+    again, got = read_vqa(bytes(old))
+    assert again == header and again.gains_db() == [0.0] and np.array_equal(got[0], codes)
+
+
 def test_bad_magic() -> None:
     with pytest.raises(BitstreamError, match=r"not a \.vqa file"):
         read_vqa(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40))

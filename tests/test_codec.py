@@ -117,6 +117,26 @@ def test_silence_and_tiny_input(codec: Codec) -> None:
         assert out.shape == (n,) and rate == 8000 and np.isfinite(out).all()
 
 
+def test_input_level_makes_codes_level_invariant_and_output_keeps_the_input_level() -> None:
+    from vqaudio.audio.level import active_level_db
+
+    torch.manual_seed(0)
+    levelled = Codec(VQVAE(VQVAEConfig(**TINY, input_level_db=-20.0)), griffin_lim_iters=4)
+    loud = noise((2, 8000), seed=4) * np.hanning(8000).astype(np.float32)  # two channels, different gains
+    loud[1] *= 0.3
+    quiet = loud * np.float32(0.1)  # 20 dB down
+    data_loud, data_quiet = levelled.encode(loud, 8000), levelled.encode(quiet, 8000)
+    header, codes = read_vqa(data_quiet)
+    expected = [-20.0 - active_level_db(channel, 8000) for channel in quiet]
+    assert header.gain_db == pytest.approx(expected, abs=0.006)  # rounded to 0.01 dB
+    np.testing.assert_array_equal(codes, read_vqa(data_loud)[1])  # the model saw the same input
+    out_loud, out_quiet = levelled.decode(data_loud)[0], levelled.decode(data_quiet)[0]
+    np.testing.assert_allclose(out_quiet, 0.1 * out_loud, rtol=1e-3, atol=1e-7)
+    # a model trained as recorded sends no gain
+    plain = Codec(tiny_model(), griffin_lim_iters=2)
+    assert plain.input_level_db is None and read_vqa(plain.encode(loud, 8000))[0].gain_db is None
+
+
 def test_single_stage_model_has_one_rung() -> None:
     torch.manual_seed(0)
     model = VQVAE(VQVAEConfig(**{**TINY, "n_stages": 1}))

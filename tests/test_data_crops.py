@@ -158,3 +158,18 @@ def test_speed_perturb_moves_pitch_within_the_range_and_keeps_the_length(tmp_pat
     assert round(_peak_hz(fixed[0])) == 500  # validation crops are never perturbed
     with pytest.raises(ValueError, match="speed_perturb"):
         WaveformCropDataset([tone], SR, crop_samples=2000, random_crops=True, speed_perturb=0.6)
+
+
+def test_level_db_scales_every_file_to_the_target(tmp_path: Path) -> None:
+    from vqaudio.audio.level import active_level_db
+
+    t = np.arange(SR) / SR
+    paths = [
+        save(tmp_path / f"{i}.wav", (a * np.sin(2 * np.pi * 300.0 * t)).astype(np.float32), SR, subtype="FLOAT")
+        for i, a in enumerate((0.5, 0.005))
+    ]
+    ds = WaveformCropDataset(paths, SR, crop_samples=800, random_crops=False, level_db=-26.0)
+    for i in range(2):
+        assert active_level_db(ds.file_wave(i), SR) == pytest.approx(-26.0, abs=0.01)
+    raw = WaveformCropDataset(paths, SR, crop_samples=800, random_crops=False)
+    assert active_level_db(raw.file_wave(1), SR) == pytest.approx(20 * np.log10(0.005 / np.sqrt(2)), abs=0.05)

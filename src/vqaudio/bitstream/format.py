@@ -4,7 +4,7 @@ Layout (all integers little-endian):
 
     offset  size  field
     0       4     magic b"VQA\\x00"
-    4       2     format version (uint16), currently 2 (version 1 files, with long JSON keys, still read)
+    4       2     format version (uint16), currently 3 (versions 1 and 2, without gains, still read)
     6       4     header length H (uint32)
     10      8     payload length P (uint64)
     18      4     CRC32 of bytes 0..17 (the preamble)
@@ -15,6 +15,9 @@ Layout (all integers little-endian):
 Why both lengths sit in a checksummed preamble: a reader can then tell a truncated file (preamble intact,
 fewer bytes than it promises: "expected N bytes, found M") from a corrupt one (a checksum fails), instead of
 guessing. Codes are (n_channels, n_frames, n_stages); mono files hold one channel.
+
+Version 3 added `gain_db` ("g"): the gain, per channel, the encoder applied before its model (models trained at
+one input level scale every input to it); the decoder divides it back out. Absent (and in older files): 0 dB.
 
 Why short keys: the header is paid for in every file. With the long field names it cost about 300 bytes, 600 bit/s
 on a 4 s utterance, half the payload of a 1200 bit/s rung; short keys, and leaving out what can be derived
@@ -48,8 +51,8 @@ __all__ = [
 ]
 
 MAGIC = b"VQA\x00"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _PREAMBLE = struct.Struct("<4sHIQ")  # magic, version, header length, payload length
 _CRC = struct.Struct("<I")
 PREAMBLE_BYTES = _PREAMBLE.size + _CRC.size  # 22
@@ -73,6 +76,7 @@ WIRE_KEYS = {
     "bits_per_stage": "bits",
     "encoder_version": "v",
     "extra": "x",
+    "gain_db": "g",
 }
 _FIELD_OF_KEY = {short: name for name, short in WIRE_KEYS.items()}
 
@@ -84,7 +88,8 @@ class VqaHeader:
     codebook_sizes lists the sizes of the `stages_used` stages stored (length == stages_used);
     bits_per_stage is derived from them (ceil(log2 K)) and may be omitted. frame_rate is frames per second
     of model audio; n_samples and sample_rate describe the original input, so decode restores its length.
-    `extra` holds any further JSON-serialisable metadata the caller wants to carry.
+    `extra` holds any further JSON-serialisable metadata the caller wants to carry. gain_db (one per channel, or
+    None for none) is the gain in dB the encoder applied before its model; the decoder removes it.
     """
 
     model_id: str
@@ -100,6 +105,7 @@ class VqaHeader:
     bits_per_stage: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     encoder_version: str = __version__
+    gain_db: list[float] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -137,6 +143,21 @@ class VqaHeader:
         self.bits_per_stage = [int(b) for b in self.bits_per_stage]
         if not isinstance(self.extra, dict):
             raise BitstreamError(f"header field 'extra' must be a dict, got {type(self.extra).__name__}")
+        if self.gain_db is not None:
+            gains = self.gain_db
+            if (
+                not isinstance(gains, list)
+                or len(gains) != self.n_channels
+                or not all(isinstance(g, (int, float)) and not isinstance(g, bool) and math.isfinite(g) for g in gains)
+            ):
+                raise BitstreamError(
+                    f"header field 'gain_db' must list one finite number per channel ({self.n_channels}), got {gains!r}"
+                )
+            self.gain_db = [float(g) for g in gains]
+
+    def gains_db(self) -> list[float]:
+        """The encoder's gain for each channel (0 dB where the file records none)."""
+        return list(self.gain_db) if self.gain_db is not None else [0.0] * self.n_channels
 
     # sizes, so a codec can report its bitrate with and without the header
     @property
@@ -175,6 +196,8 @@ class VqaHeader:
             del data["model_sample_rate"]
         if not data["extra"]:
             del data["extra"]
+        if data["gain_db"] is None:
+            del data["gain_db"]
         return {WIRE_KEYS[name]: value for name, value in data.items()}
 
     @classmethod

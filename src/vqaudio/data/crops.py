@@ -15,12 +15,18 @@ import soxr
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from vqaudio.audio.level import gain_to_level_db
 from vqaudio.data.base import SpeechFile
 from vqaudio.data.loading import OnError, as_path, load_waves
 
 __all__ = ["WaveformCropDataset", "crop_offsets"]
 
 _RANDOM_TRIES = 8  # draws per item when looking for a crop above min_rms
+
+
+def _scaled_to_level(wave: np.ndarray, sample_rate: int, level_db: float) -> np.ndarray:
+    gain = 10.0 ** (gain_to_level_db(wave, sample_rate, level_db) / 20.0)
+    return (wave * gain).astype(np.float32)
 
 
 def crop_offsets(length: int, crop_samples: int, n: int) -> np.ndarray:
@@ -48,6 +54,9 @@ class WaveformCropDataset(Dataset):
     a stretch of factor x crop_samples is resampled (soxr) to crop_samples, so pitch and formants move by that
     factor, as in a shorter or longer vocal tract. With few training speakers this stands in for the ones
     not recorded, so the model generalises better to unseen voices.
+
+    `level_db` (dBFS) scales every file, once at load, to that active speech level (audio.level): the model then
+    trains at the one level its users' inputs are scaled to (see the model configs' input_level_db).
     """
 
     def __init__(
@@ -62,6 +71,7 @@ class WaveformCropDataset(Dataset):
         on_error: OnError = "warn",
         progress: bool | None = None,
         speed_perturb: float = 0.0,
+        level_db: float | None = None,
     ) -> None:
         if crop_samples <= 0:
             raise ValueError(f"crop_samples must be positive, got {crop_samples}")
@@ -79,6 +89,8 @@ class WaveformCropDataset(Dataset):
         self.min_rms = float(min_rms)
         self.speed_perturb = float(speed_perturb) if random_crops else 0.0
         loaded = load_waves(files, self.sample_rate, on_error, progress, desc="loading crops")
+        if level_db is not None:
+            loaded = [(i, _scaled_to_level(w, self.sample_rate, level_db)) for i, w in loaded]
         self.files: list[SpeechFile | Path] = [files[i] for i, _ in loaded]
         lengths = np.array([len(w) for _, w in loaded], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)

@@ -67,6 +67,12 @@ class FramedConfig:
         return cls(**values)
 
 
+def check_input_level(level_db: float | None) -> None:
+    """input_level_db is None or a level a recording can have: (-90, 0] dBFS."""
+    if level_db is not None and not (isinstance(level_db, (int, float)) and -90.0 < level_db <= 0.0):
+        raise ValueError(f"input_level_db must be None or a level in (-90, 0] dBFS, got {level_db!r}")
+
+
 @dataclass
 class SpectrogramAutoencoderConfig(FramedConfig):
     """What VQVAE and VAE share: the front-end they expect, the input scaling and the conv backbone.
@@ -80,6 +86,9 @@ class SpectrogramAutoencoderConfig(FramedConfig):
     recon_compressed_weight adds that much of a loss on power-law compressed magnitude |X|^compression_power
     (relative squared error): unlike dB, it weighs loud bins (formants, harmonics) above the quiet floor, as
     loudness does in the ear and in PESQ.
+    input_level_db (dBFS, audio.level.active_level_db), when set, is the active speech level every input is
+    scaled to: training files by the data module, codec inputs by the Codec (which sends the gain and undoes
+    it). None: audio is used at the level it was recorded.
     """
 
     sample_rate: int = 8000
@@ -100,8 +109,10 @@ class SpectrogramAutoencoderConfig(FramedConfig):
     recon_l1_weight: float = 0.0
     recon_compressed_weight: float = 0.0
     compression_power: float = 0.3
+    input_level_db: float | None = None
 
     def __post_init__(self) -> None:
+        check_input_level(self.input_level_db)
         check_choice("architecture", self.architecture, ARCHITECTURES)
         check_choice("norm", self.norm, NORMS)
         check_choice("activation", self.activation, ACTIVATIONS)

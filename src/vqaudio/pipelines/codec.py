@@ -5,6 +5,10 @@ is bounded whatever the input length. Each chunk is processed with `context_fram
 signal on either side and those edge frames are thrown away, so the conv model sees (almost) the same
 context as for a single pass; decoded chunks are joined by Griffin-Lim on slightly overlapping segments
 with a linear crossfade. Small seams remain possible at chunk joins (Griffin-Lim phase is per segment).
+
+Why a gain: a model trained at one speech level (its config's input_level_db) codes a much quieter or louder
+voice badly, so each channel is scaled to that level before encoding; the gain (rounded to 0.01 dB) goes into
+the file's header and decode divides it back out, so the output keeps the input's level.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from torch import nn
 
 from vqaudio.audio.io import resample
+from vqaudio.audio.level import gain_to_level_db
 from vqaudio.audio.spectral import griffin_lim, log_magnitude, sharpen_db
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
 from vqaudio.models import load_model
@@ -53,7 +58,8 @@ class Codec:
 
     Any sample rate and channel count in; each channel is resampled to the model rate and coded on its
     own; decode restores the input's rate, channel count and exact length. Phase comes from fast
-    Griffin-Lim. The bitrate ladder is one rung per residual stage (a prefix of the stages).
+    Griffin-Lim. The bitrate ladder is one rung per residual stage (a prefix of the stages). Models with an
+    input_level_db get every channel at that active speech level (the gain travels in the header).
     `postfilter` sharpens the decoded spectrum (`sharpen_db`) before phase reconstruction; a decoder-side
     choice (0 turns it off), so files decode with any setting.
     """
@@ -83,6 +89,7 @@ class Codec:
         self.sample_rate = int(cfg.sample_rate)
         self.stft = cfg.stft
         self.floor_db = float(cfg.floor_db)
+        self.input_level_db: float | None = getattr(cfg, "input_level_db", None)
         self.stride = int(cfg.downsample_factor)
         self.n_stages = int(cfg.n_stages)
         self.codebook_size = int(cfg.codebook_size)
@@ -196,10 +203,13 @@ class Codec:
         channels = wave[None] if wave.ndim == 1 else wave
         n_samples = channels.shape[-1]
         n_model = self._model_length(n_samples, sample_rate)
-        codes = []
+        codes, gains = [], []
         for channel in channels:
             at_model = resample(channel, sample_rate, self.sample_rate) if sample_rate != self.sample_rate else channel
             at_model = _fit_length(np.asarray(at_model, dtype=np.float32), n_model)
+            if self.input_level_db is not None:
+                gains.append(round(gain_to_level_db(at_model, self.sample_rate, self.input_level_db), 2))
+                at_model = at_model * np.float32(10.0 ** (gains[-1] / 20.0))
             codes.append(self._encode_mono(at_model, k))
         header = VqaHeader(
             model_id=self.model_id,
@@ -212,6 +222,7 @@ class Codec:
             n_frames=codes[0].shape[0],
             stages_used=k,
             codebook_sizes=[self.codebook_size] * k,
+            gain_db=gains or None,
         )
         return write_vqa(header, np.stack(codes))
 
@@ -277,8 +288,8 @@ class Codec:
                 f"{header.sample_rate} Hz need {self._n_latents(n_model)}: the file is inconsistent"
             )
         outputs = []
-        for channel_codes in codes:
-            mono = self._decode_mono(channel_codes, n_model)
+        for channel_codes, gain_db in zip(codes, header.gains_db(), strict=True):
+            mono = self._decode_mono(channel_codes, n_model) * np.float32(10.0 ** (-gain_db / 20.0))
             if header.sample_rate != self.sample_rate:
                 mono = resample(mono, self.sample_rate, header.sample_rate)
             outputs.append(_fit_length(np.asarray(mono, dtype=np.float32), header.n_samples))

@@ -18,13 +18,15 @@ def _spread(files: list[SpeechFile], limit: int | None) -> list[SpeechFile]:
 
 
 class SpeechDataModule(L.LightningDataModule):
-    def __init__(self, config: DataConfig, sample_rate: int, seed: int = 0) -> None:
+    def __init__(self, config: DataConfig, sample_rate: int, seed: int = 0, level_db: float | None = None) -> None:
+        """`level_db`: the active speech level (dBFS) every file is scaled to (the model's input_level_db)."""
         super().__init__()
         if not config.root:
             raise ValueError("no training data given: pass --data DIR or set data.root in the recipe")
         self.config = config
         self.sample_rate = sample_rate
         self.seed = seed
+        self.level_db = level_db
         self.crop_samples = round(config.crop_seconds * sample_rate)
         self.train_dataset: WaveformCropDataset | None = None
         self.val_dataset: WaveformCropDataset | None = None
@@ -47,6 +49,7 @@ class SpeechDataModule(L.LightningDataModule):
             crops_per_file=cfg.crops_per_file,
             seed=self.seed,
             speed_perturb=cfg.speed_perturb,
+            level_db=self.level_db,
         )
         self.val_dataset = WaveformCropDataset(
             val_files,
@@ -55,6 +58,7 @@ class SpeechDataModule(L.LightningDataModule):
             random_crops=False,
             crops_per_file=cfg.val_crops_per_file,
             seed=self.seed,
+            level_db=self.level_db,
         )
 
     def _loader(self, dataset: WaveformCropDataset | None, train: bool) -> DataLoader:

@@ -63,7 +63,8 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
         raise FileNotFoundError(f"--resume: no training state at {out / RESUME_STATE}; train without --resume first")
 
     sample_rate = int(recipe.model.get("sample_rate", 8000))
-    datamodule = SpeechDataModule(recipe.data, sample_rate=sample_rate, seed=t.seed)
+    level_db = recipe.model.get("input_level_db")
+    datamodule = SpeechDataModule(recipe.data, sample_rate=sample_rate, seed=t.seed, level_db=level_db)
     model_cfg = _model_config(recipe, datamodule, out, resume)
     (out / MODEL_CONFIG).write_text(json.dumps(model_cfg, indent=2))
     (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
