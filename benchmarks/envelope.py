@@ -17,6 +17,11 @@ error alone) and baselines with no network: a plain multi-stage (residual) k-mea
 with 1 or 2 stages at 20/40 ms by coding every 2nd/4th frame and interpolating linearly (Codec 2 700C style),
 plus that interpolation alone, unquantized.
 
+Each model is scored on its own front-end: the rate-K definition of its config (band means, or through the
+harmonic peaks with peak_hz > 0) and, with input_level_db, every utterance scaled to that active speech level
+first (one gain per utterance, side information not counted in bits per frame). The baselines are trained and
+scored once for each front-end among the models (names end in `-peak<Hz>` / `-lvl<dB>` when not the default).
+
     python benchmarks/envelope.py --data ../shared/data/speech --split val --json benchmarks/results/envelope.json \
         [--models runs/envelope-*/best.safetensors ...]
 """
@@ -32,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vqaudio.audio.level import gain_to_level_db
 from vqaudio.audio.spectral import db_to_amplitude, log_magnitude, rate_k
 from vqaudio.data import Utterance
 from vqaudio.evaluation import held_out_utterances, print_and_save
@@ -57,10 +63,25 @@ def envelopes(utterances: Sequence[Utterance], cfg: EnvelopeVQVAEConfig) -> list
     """(log-magnitude dB (F, N), true rate-K dB (K, N)) of each utterance, with the model config's front-end."""
     out = []
     for utt in utterances:
-        spec = log_magnitude(torch.as_tensor(utt.wave, dtype=torch.float32), cfg.stft, floor_db=cfg.floor_db)
-        env = rate_k(db_to_amplitude(spec), cfg.stft, cfg.k, cfg.f_min, cfg.f_max, floor_db=cfg.floor_db)
+        wave = utt.wave
+        if cfg.input_level_db is not None:
+            wave = wave * np.float32(10.0 ** (gain_to_level_db(wave, utt.sample_rate, cfg.input_level_db) / 20.0))
+        spec = log_magnitude(torch.as_tensor(wave, dtype=torch.float32), cfg.stft, floor_db=cfg.floor_db)
+        env = rate_k(
+            db_to_amplitude(spec), cfg.stft, cfg.k, cfg.f_min, cfg.f_max, floor_db=cfg.floor_db, peak_hz=cfg.peak_hz
+        )
         out.append((spec, env))
     return out
+
+
+def front_end(cfg: EnvelopeVQVAEConfig) -> EnvelopeVQVAEConfig:
+    """The default config with only `cfg`'s envelope definition and input level: what the baselines code."""
+    return EnvelopeVQVAEConfig(peak_hz=cfg.peak_hz, input_level_db=cfg.input_level_db)
+
+
+def front_end_suffix(cfg: EnvelopeVQVAEConfig) -> str:
+    peak = f"-peak{cfg.peak_hz:g}" if cfg.peak_hz else ""
+    return peak + (f"-lvl{cfg.input_level_db:g}" if cfg.input_level_db is not None else "")
 
 
 def speech_frames(env_db: torch.Tensor, range_db: float) -> torch.Tensor:
@@ -183,29 +204,36 @@ def interpolate(values: torch.Tensor, picks: torch.Tensor, n: int) -> torch.Tens
 
 
 def baseline_rows(
-    train_utts: Sequence[Utterance], val_data: list[tuple[torch.Tensor, torch.Tensor]], args: argparse.Namespace
+    cfg: EnvelopeVQVAEConfig, train_utts: Sequence[Utterance], utterances: Sequence[Utterance], args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    cfg = EnvelopeVQVAEConfig()
+    """k-means and interpolation rows on the front-end of `cfg` (trained on train_utts, scored on utterances)."""
+    val_data = envelopes(utterances, cfg)
+    suffix = front_end_suffix(cfg)
     start = time.perf_counter()
     n_books = max(2, args.kmeans_stages)
     books = train_kmeans(
         envelopes(train_utts, cfg), args.speech_range_db, args.codebook_size, n_books, args.kmeans_iters
     )
-    print(f"k-means baseline codebooks trained in {time.perf_counter() - start:.1f} s")
+    print(f"k-means baseline codebooks{suffix} trained in {time.perf_counter() - start:.1f} s")
     bits_per_stage = float(np.log2(args.codebook_size))
     rows = []
     for step in (1, 2, 4):
         ms = 1000.0 * step / cfg.frames_per_second
         if step > 1:
             rows.append(
-                {"system": f"interpolate-{ms:g}ms-unquantized", "frame_ms": ms, "stages": 0, "bits_per_frame": None}
+                {
+                    "system": f"interpolate-{ms:g}ms-unquantized{suffix}",
+                    "frame_ms": ms,
+                    "stages": 0,
+                    "bits_per_frame": None,
+                }
                 | score(kmeans_coder(books, 0, step), val_data, args.speech_range_db)
             )
         for stages in range(1, (n_books if step == 1 else 2) + 1):
             bits = stages * bits_per_stage
             rows.append(
                 {
-                    "system": f"kmeans-{stages}x{args.codebook_size}-{ms:g}ms",
+                    "system": f"kmeans-{stages}x{args.codebook_size}-{ms:g}ms{suffix}",
                     "frame_ms": ms,
                     "stages": stages,
                     "bits_per_frame": bits,
@@ -249,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(model_rows(path, utterances, args.speech_range_db))
     if not args.no_baseline:
         train_utts = held_out_utterances(args.data, args.baseline_split, 8000)
-        rows.extend(baseline_rows(train_utts, envelopes(utterances, EnvelopeVQVAEConfig()), args))
+        configs = [EnvelopeVQVAEConfig()] + [front_end(load_model(path).config) for path in models]
+        for cfg in {front_end_suffix(c): c for c in configs}.values():  # each front-end once, the default first
+            rows.extend(baseline_rows(cfg, train_utts, utterances, args))
 
     print_and_save(
         "envelope",

@@ -269,6 +269,28 @@ def test_rate_k_shape_flat_level_and_tone_band() -> None:
         assert mid[k_expected] - mid[(k_expected + 5) % 20] > 30.0  # energy stays in its band
 
 
+def test_rate_k_peak_envelope_does_not_follow_the_pitch() -> None:
+    # Pulse trains have flat harmonic amplitudes at any pitch: a true envelope of them is flat. Band means of the
+    # low (narrow) bands dip between harmonics by an amount that depends on the pitch; the peak envelope does not.
+    cfg = STFTConfig(hop_length=80)
+
+    def shape_at(f0: float, peak_hz: float) -> torch.Tensor:
+        wave = np.zeros(8000, np.float32)
+        wave[np.arange(0, 8000, 8000 / f0).astype(int)] = 1.0
+        rk = rate_k(stft(torch.from_numpy(wave), cfg).abs(), cfg, peak_hz=peak_hz)[:, 10:-10].mean(dim=-1)
+        return rk - rk.mean()
+
+    pitches = (110.0, 170.0, 230.0, 290.0)
+    band = torch.stack([shape_at(f0, 0.0) for f0 in pitches])
+    peak = torch.stack([shape_at(f0, 156.25) for f0 in pitches])
+    assert peak.std(dim=0).mean() < 0.4 * band.std(dim=0).mean()
+    assert peak.std(dim=1).max() < 1.5 < band.std(dim=1).max()  # ripple across K at the highest pitch
+    mag = stft(torch.from_numpy(np.random.default_rng(0).standard_normal(800).astype(np.float32)), cfg).abs()
+    torch.testing.assert_close(rate_k(mag, cfg, peak_hz=0.0), rate_k(mag, cfg))
+    with pytest.raises(ValueError, match="peak_hz"):
+        rate_k(mag, cfg, peak_hz=-1.0)
+
+
 def test_rate_k_to_magnitude_round_trip_of_smooth_envelope() -> None:
     cfg = STFTConfig()
     freqs = torch.from_numpy(cfg.bin_frequencies())

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from vqaudio.audio.spectral import db_to_amplitude, rate_k
 from vqaudio.models.autoencoder import AutoencoderOutput
-from vqaudio.models.config import FramedConfig
+from vqaudio.models.config import FramedConfig, check_input_level
 from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
@@ -37,8 +37,9 @@ class EnvelopeVQVAEConfig(FramedConfig):
 
     Front-end: STFT (sample_rate, n_fft, hop_length; hop 80 = 10 ms frames at 8 kHz, as Codec 2) of the
     waveform, dB floored at floor_db, then `rate_k` with k bands between f_min and f_max (dB, power mean per
-    band). The model sees x = (rate-K dB - norm_mean) / norm_std; `vqaudio train` fills norm_mean/norm_std
-    with the training data's log-magnitude statistics (as for every model; only a scaling, so close enough).
+    band; peak_hz > 0: through the harmonic peaks, see rate_k). The model sees x = (rate-K dB - norm_mean) /
+    norm_std; `vqaudio train` fills norm_mean/norm_std with the training data's log-magnitude statistics (as for
+    every model; only a scaling, so close enough).
 
     Time decimation: n_downsample stride-2 stages, so one latent vector (and one set of codes) per
     2**n_downsample input frames (0, 1, 2 -> 10, 20, 40 ms latent frames at hop 80).
@@ -52,6 +53,8 @@ class EnvelopeVQVAEConfig(FramedConfig):
     so the capacity goes where speech is scored (the benchmark scores frames within 30 dB of the loudest).
 
     quantizer_options pass through to ResidualVQ (ema, kmeans_init, restart, quantizer_dropout, ...).
+    input_level_db: the active speech level (dBFS) inputs are scaled to, in training and when scored (None: as
+    recorded); the gain is side information, one number per recording.
     """
 
     sample_rate: int = 8000
@@ -61,6 +64,7 @@ class EnvelopeVQVAEConfig(FramedConfig):
     k: int = 20
     f_min: float = 200.0
     f_max: float = 3700.0
+    peak_hz: float = 0.0
     norm_mean: float = -30.0  # rate-K dB of 8 kHz speech (FSDD + Asterisk train) at floor -80: -31 +- 26 dB
     norm_std: float = 26.0
     n_downsample: int = 2
@@ -77,8 +81,12 @@ class EnvelopeVQVAEConfig(FramedConfig):
     speech_range_db: float = 30.0
     quiet_weight: float = 1.0
     quantizer_options: dict[str, Any] = field(default_factory=dict)
+    input_level_db: float | None = None
 
     def __post_init__(self) -> None:
+        check_input_level(self.input_level_db)
+        if not 0.0 <= self.peak_hz < self.sample_rate / 4:
+            raise ValueError(f"peak_hz must lie in [0, {self.sample_rate / 4}) Hz, got {self.peak_hz}")
         check_choice("norm", self.norm, NORMS)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("upsample", self.upsample, UPSAMPLE_MODES)
@@ -249,7 +257,7 @@ class EnvelopeVQVAE(nn.Module):
         if not torch.isfinite(spec_db).all():
             raise ValueError("spectrogram holds NaN or inf values; floor dB values (log_magnitude does) first")
         mag = db_to_amplitude(spec_db.clamp_min(cfg.floor_db))
-        return rate_k(mag, cfg.stft, cfg.k, cfg.f_min, cfg.f_max, floor_db=cfg.floor_db)
+        return rate_k(mag, cfg.stft, cfg.k, cfg.f_min, cfg.f_max, floor_db=cfg.floor_db, peak_hz=cfg.peak_hz)
 
     def speech_frames(self, env_db: Tensor) -> Tensor:
         """(..., K, N) rate-K dB -> (..., N) bool: frame energy (10 log10 of the mean band power) within
