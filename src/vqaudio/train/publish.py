@@ -44,6 +44,13 @@ def _meta(meta: dict, key: str) -> str:
     return "" if value is None else str(value)
 
 
+def _input_level(cfg: object) -> str:
+    level = getattr(cfg, "input_level_db", None)
+    if level is None:
+        return "as recorded (no level normalisation)"
+    return f"every input scaled to {level:g} dBFS active speech level (the codec sends the gain and undoes it)"
+
+
 def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module) -> str:
     name = path.stem
     cfg = model.config
@@ -59,6 +66,7 @@ def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module) 
 | sample rate | {cfg.sample_rate} Hz, STFT n_fft {cfg.n_fft}, hop {cfg.hop_length} |
 | parameters | {parameters:,} |
 | latent | {f"{bits:.0f} bit/s" if bits else "continuous"}, {values:.0f} values/s |
+| input level | {_input_level(cfg)} |
 | trained on | `{_meta(meta, "training_data")}`, split `{_meta(meta, "train_split")}` \
 (FSDD george, jackson, lucas, nicolas, theo; Asterisk fr_CA_f_June, it_IT_m_Carlo) |
 | data licences | {DATA_LICENCES["fsdd"]}; {DATA_LICENCES["asterisk"]} |
