@@ -15,6 +15,10 @@ The decoder postfilter (`sharpen_db`) is a decode-side choice: `--postfilter 0 0
 each amount (rows named vqaudio-RATE for the default amount, vqaudio-RATE-pfX for the others).
 `--no-baselines` leaves out Codec 2 and Opus (for tuning runs on the train split).
 
+`--true-phase` adds a diagnostic row per rung, `vqaudio-RATE-truephase`: the decoded magnitude with the *input's*
+STFT phase instead of Griffin-Lim's (the decoder never has that phase). The gap to the plain row is what phase
+reconstruction costs; the row itself is not a codec.
+
     python benchmarks/codec.py --data ../shared/data/speech --split val --json OUT.json \
         [--model PATH] [--max-utterances 40] [--threads 1] [--postfilter 0 0.15]   # default model: Codec.default()
 """
@@ -34,6 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `baselines` lives beside this script
 
 from baselines import CodedAudio, codec2_code, has_codec2, has_opus, opus_code
+from vqaudio.audio.spectral import istft, stft
 from vqaudio.bitstream import read_vqa
 from vqaudio.data import Utterance
 from vqaudio.evaluation import held_out_utterances, print_and_save
@@ -131,6 +136,25 @@ def score_vqaudio_rung(codec: Codec, bitrate: float, utterances: Sequence[Uttera
     }
 
 
+def score_true_phase(codec: Codec, bitrate: float, utterances: Sequence[Utterance]) -> dict[str, Any]:
+    """Decoded magnitude + the input's phase at one rung (model-rate mono inputs only): phase's share of the loss."""
+    scores = _Scores()
+    for utt in utterances:
+        if utt.sample_rate != codec.sample_rate or utt.wave.ndim != 1:
+            raise SystemExit(f"--true-phase needs mono {codec.sample_rate} Hz utterances, got {utt.name}")
+        header, codes = read_vqa(codec.encode(utt.wave, utt.sample_rate, bitrate=bitrate))
+        true = stft(torch.from_numpy(np.ascontiguousarray(utt.wave, dtype=np.float32)), codec.stft)
+        magnitude = torch.pow(10.0, codec.decoded_db(codes[0])[:, : true.shape[-1]] / 20.0)
+        wave = istft(torch.polar(magnitude, torch.angle(true)), codec.stft, length=utt.wave.size).numpy()
+        scores.add(utt.wave, wave * np.float32(10.0 ** (-header.gains_db()[0] / 20.0)))
+    return {
+        "system": f"vqaudio-{int(bitrate + 0.5)}-truephase",
+        "postfilter": codec.postfilter,
+        **scores.means(),
+        "utterances": len(utterances) - scores.skipped,
+    }
+
+
 def score_baseline(
     name: str, run: Callable[[np.ndarray], CodedAudio], utterances: Sequence[Utterance]
 ) -> dict[str, Any]:
@@ -185,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         "--postfilter", type=float, nargs="+", default=[DEFAULT_POSTFILTER], help="decoder postfilter amounts to score"
     )
     parser.add_argument("--no-baselines", action="store_true", help="score only vqaudio (no Codec 2 / Opus rows)")
+    parser.add_argument(
+        "--true-phase", action="store_true", help="diagnostic rows: decoded magnitude with the input's phase"
+    )
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -203,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         codec.postfilter = amount
         for bitrate in codec.bitrates:
             rows.append(score_vqaudio_rung(codec, bitrate, utterances))
+            print(f"  done {rows[-1]['system']}", flush=True)
+    if args.true_phase:
+        codec.postfilter = DEFAULT_POSTFILTER
+        for bitrate in codec.bitrates:
+            rows.append(score_true_phase(codec, bitrate, utterances))
             print(f"  done {rows[-1]['system']}", flush=True)
     for name, run in ({} if args.no_baselines else baseline_runs()).items():
         rows.append(score_baseline(name, run, utterances))

@@ -57,3 +57,19 @@ def test_codec_benchmark_two_utterances(shared_data_dir: Path, tmp_path: Path) -
     assert rows["codec2-3200"]["encode_rtf_x"] is None  # baselines are not split into encode/decode
     # with the known 20 ms lag removed, Codec 2 is intelligible; an unaligned score would be much lower
     assert rows["codec2-3200"]["stoi"] > 0.7
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_true_phase_rows_are_diagnostics_above_griffin_lim(shared_data_dir: Path, tmp_path: Path) -> None:
+    bench = _load_benchmark()
+    out = tmp_path / "codec.json"
+    argv = ["--data", str(shared_data_dir / "speech"), "--max-utterances", "2", "--json", str(out)]
+    assert bench.main([*argv, "--no-baselines", "--true-phase"]) == 0
+    rows = {row["system"]: row for row in json.loads(out.read_text())["rows"]}
+    diagnostic = [name for name in rows if name.endswith("-truephase")]
+    assert diagnostic and len(rows) == 2 * len(diagnostic)  # one per rung, no baselines
+    for name in diagnostic:
+        plain = rows[name.removesuffix("-truephase")]
+        assert "bitrate" not in rows[name]  # not a codec: no bitrate to claim
+        assert rows[name]["pesq_nb"] > plain["pesq_nb"]  # the input's phase beats Griffin-Lim's estimate

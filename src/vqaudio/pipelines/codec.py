@@ -235,6 +235,11 @@ class Codec:
             c = c[..., 0]
         return self.model.decode(c[None])[0]
 
+    def decoded_db(self, codes: np.ndarray) -> torch.Tensor:
+        """Codes (n_latents, k) of one channel -> the postfiltered dB magnitude (F, frames) that Griffin-Lim is
+        given, in one pass (no chunks), at the level the encoder scaled the input to. For diagnostics."""
+        return sharpen_db(self._decode_db(np.asarray(codes, dtype=np.int64)), self.postfilter)
+
     @torch.inference_mode()
     def _decode_mono(self, codes: np.ndarray, n_model: int) -> np.ndarray:
         """Codes (n_latents, k) -> model-rate mono wave of n_model samples; chunked, crossfaded Griffin-Lim."""
