@@ -1,4 +1,4 @@
-"""vqaudio.audio: file I/O and resampling, spectral front-ends (STFT, dB, mel, rate-K) and their inverses.
+"""vqaudio.audio: file I/O and resampling, speech level, spectral front-ends (STFT, dB, mel, rate-K) and inverses.
 
 The bottom layer: it imports nothing else from vqaudio.
 """
@@ -6,6 +6,7 @@ The bottom layer: it imports nothing else from vqaudio.
 from __future__ import annotations
 
 from vqaudio.audio.io import AUDIO_EXTENSIONS, AudioError, load, resample, save, to_mono
+from vqaudio.audio.level import active_level_db, gain_to_level_db
 from vqaudio.audio.spectral import (
     DENOISER_STFT,
     STFTConfig,
@@ -34,8 +35,10 @@ __all__ = [
     "DENOISER_STFT",
     "AudioError",
     "STFTConfig",
+    "active_level_db",
     "amplitude_to_db",
     "db_to_amplitude",
+    "gain_to_level_db",
     "griffin_lim",
     "hz_to_mel",
     "inverse_with_phase",
