@@ -49,6 +49,18 @@ def test_bad_waveforms_are_refused(small_model: VQVAE) -> None:
     assert silence.shape == (4000,) and np.isfinite(silence).all()
 
 
+def test_input_level_makes_reconstruction_level_invariant() -> None:
+    torch.manual_seed(0)
+    model = VQVAE(VQVAEConfig(hidden_channels=16, n_res_blocks=1, n_downsample=1, latent_dim=8, codebook_size=16,
+                              input_level_db=-20.0))  # fmt: skip
+    rec = Reconstructor(model, griffin_lim_iters=4)
+    wave = synth_speech(1.0, 8000, seed=5)
+    loud, quiet = rec(wave, 8000), rec(wave * np.float32(0.1), 8000)
+    np.testing.assert_allclose(quiet, 0.1 * loud, rtol=1e-3, atol=1e-6)  # same model input, output at input level
+    plain = Reconstructor(VQVAE(VQVAEConfig(**{**model.config.to_dict(), "input_level_db": None})), griffin_lim_iters=4)
+    assert plain.input_level_db is None
+
+
 def test_true_magnitude_ceiling_is_near_transparent() -> None:
     wave = synth_speech(3.0, 8000, seed=5)
     out = TrueMagnitudeGriffinLim(n_iter=32)(wave, 8000)

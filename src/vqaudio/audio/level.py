@@ -1,9 +1,9 @@
 """Speech level: how loud the active (non-silent) part of a recording is, and the gain that moves it to a target.
 
 Models that see dB spectrograms learn the level range of their training data: a speaker recorded 20 dB quieter
-than any training voice is, to them, a different signal (the codec lost 0.3-0.5 PESQ-NB at +-10 dB). Scaling every
-input, in training and at inference, to one active level removes that mismatch; the codec sends the gain beside
-the codes and undoes it after decoding.
+than any training voice is, to them, a different signal. Scaling every input, in training and at inference, to
+one active level removes that mismatch (the codec gained 0.13-0.21 PESQ-NB per rung on unseen speakers,
+benchmarks/RESULTS.md); the codec sends the gain beside the codes and undoes it after decoding.
 
 The active level is the mean power of the frames within `range_db` of the loud frames (the 95th percentile of
 frame power), so pauses and silence do not pull it down, and one click does not set it.

@@ -87,8 +87,8 @@ class SpectrogramAutoencoderConfig(FramedConfig):
     (relative squared error): unlike dB, it weighs loud bins (formants, harmonics) above the quiet floor, as
     loudness does in the ear and in PESQ.
     input_level_db (dBFS, audio.level.active_level_db), when set, is the active speech level every input is
-    scaled to: training files by the data module, codec inputs by the Codec (which sends the gain and undoes
-    it). None: audio is used at the level it was recorded.
+    scaled to: training files by the data module, inputs by the Codec (which sends the gain and undoes it) and
+    the Reconstructor (which scales its output back). None: audio is used at the level it was recorded.
     """
 
     sample_rate: int = 8000

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vqaudio.audio.level import gain_to_level_db
 from vqaudio.audio.spectral import griffin_lim, log_magnitude
 from vqaudio.models import load_model
 from vqaudio.pipelines.adapt import per_channel_at_rate
@@ -18,7 +19,8 @@ class Reconstructor:
     """Encodes and decodes speech with a VQ-VAE or VAE; phase comes from fast Griffin-Lim.
 
     Any length (chunked overlap-add, bounded memory), any sample rate and channel count: the output has
-    the input's rate, channels and length.
+    the input's rate, channels and length. A model with an input_level_db gets each channel at that active
+    speech level, and the output is scaled back to the input's level.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class Reconstructor:
         self.sample_rate = int(cfg.sample_rate)
         self.stft = cfg.stft
         self.floor_db = float(cfg.floor_db)
+        self.input_level_db: float | None = getattr(cfg, "input_level_db", None)
         self.griffin_lim_iters = griffin_lim_iters
         self.chunk_samples = round(chunk_seconds * self.sample_rate)
         self.overlap_samples = round(overlap_seconds * self.sample_rate)
@@ -60,6 +63,9 @@ class Reconstructor:
 
     def __call__(self, wave: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
         def chunked(mono: np.ndarray) -> np.ndarray:
-            return process_in_chunks(mono, self._mono, self.chunk_samples, self.overlap_samples)
+            if self.input_level_db is None:
+                return process_in_chunks(mono, self._mono, self.chunk_samples, self.overlap_samples)
+            gain = np.float32(10.0 ** (gain_to_level_db(mono, self.sample_rate, self.input_level_db) / 20.0))
+            return process_in_chunks(mono * gain, self._mono, self.chunk_samples, self.overlap_samples) / gain
 
         return per_channel_at_rate(wave, sample_rate, self.sample_rate, chunked)
