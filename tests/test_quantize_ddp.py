@@ -92,6 +92,7 @@ def _worker(rank: int, rendezvous: str) -> None:
         # Both ranks finish before either tears down gloo: tearing down while the peer is still talking
         # aborts the process ("terminate called without an active exception"), seen 1 run in 8.
         dist.barrier()
+        Path(rendezvous).with_name(f"checked-{rank}").write_text("every check passed")
     finally:
         dist.destroy_process_group()
 
@@ -111,4 +112,13 @@ class _Model(torch.nn.Module):
 def test_ddp_two_cpu_ranks_stay_identical_and_survive_empty_batches(tmp_path: Path) -> None:
     # Each worker raises on a mismatch; mp.spawn re-raises it here. Collectives time out after 60 s
     # instead of hanging if a rank ever skipped one.
-    mp.spawn(_worker, args=(str(tmp_path / "rendezvous"),), nprocs=WORLD, join=True)
+    try:
+        mp.spawn(_worker, args=(str(tmp_path / "rendezvous"),), nprocs=WORLD, join=True)
+    except mp.ProcessExitedException as error:
+        # gloo can still abort a process while it tears down (SIGABRT, "terminate called without an active
+        # exception", about 1 run in 6 even after the barrier). That is after the checks: accept it only when
+        # every rank wrote its marker, i.e. passed every assertion above; anything else is a real failure.
+        checked = all((tmp_path / f"checked-{rank}").is_file() for rank in range(WORLD))
+        if not (checked and error.signal_name == "SIGABRT"):
+            raise
+    assert all((tmp_path / f"checked-{rank}").is_file() for rank in range(WORLD))
