@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vqaudio.audio.level import gain_to_level_db
+from vqaudio.audio.level import scale_to_level
 from vqaudio.audio.spectral import db_to_amplitude, log_magnitude, rate_k
 from vqaudio.data import Utterance
 from vqaudio.evaluation import held_out_utterances, print_and_save
@@ -65,7 +65,7 @@ def envelopes(utterances: Sequence[Utterance], cfg: EnvelopeVQVAEConfig) -> list
     for utt in utterances:
         wave = utt.wave
         if cfg.input_level_db is not None:
-            wave = wave * np.float32(10.0 ** (gain_to_level_db(wave, utt.sample_rate, cfg.input_level_db) / 20.0))
+            wave = scale_to_level(wave, utt.sample_rate, cfg.input_level_db)[0]
         spec = log_magnitude(torch.as_tensor(wave, dtype=torch.float32), cfg.stft, floor_db=cfg.floor_db)
         env = rate_k(
             db_to_amplitude(spec), cfg.stft, cfg.k, cfg.f_min, cfg.f_max, floor_db=cfg.floor_db, peak_hz=cfg.peak_hz

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqaudio.audio.level import MAX_GAIN_DB, active_level_db, gain_to_level_db
+from vqaudio.audio.level import MAX_GAIN_DB, active_level_db, gain_to_level_db, scale_to_level
 
 SR = 8000
 
@@ -50,3 +50,11 @@ def test_short_wave_and_bad_input() -> None:
         active_level_db(np.array([0.1, np.nan], np.float32), SR)
     with pytest.raises(ValueError, match="mono"):
         active_level_db(np.zeros((2, 100), np.float32), SR)
+
+
+def test_scale_to_level_returns_the_applied_gain_rounded_when_asked() -> None:
+    wave = tone(1.0, 0.01)
+    scaled, gain = scale_to_level(wave, SR, -20.0, decimals=2)
+    assert gain == round(gain, 2) and scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled, wave * np.float32(10 ** (gain / 20)), rtol=1e-6)
+    assert active_level_db(scaled, SR) == pytest.approx(-20.0, abs=0.006)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MAX_GAIN_DB", "active_level_db", "gain_to_level_db"]
+__all__ = ["MAX_GAIN_DB", "active_level_db", "gain_to_level_db", "scale_to_level"]
 
 MAX_GAIN_DB = 50.0  # beyond this the input is (near) silence: amplifying it further only lifts noise
 _FRAME_SECONDS = 0.02
@@ -55,3 +55,14 @@ def gain_to_level_db(wave: np.ndarray, sample_rate: int, target_db: float) -> fl
     if level is None:
         return 0.0
     return float(np.clip(target_db - level, -MAX_GAIN_DB, MAX_GAIN_DB))
+
+
+def scale_to_level(
+    wave: np.ndarray, sample_rate: int, target_db: float, decimals: int | None = None
+) -> tuple[np.ndarray, float]:
+    """(wave scaled to `target_db` active level as float32, the gain in dB), the gain rounded to `decimals` first
+    when given (so a decoder that is sent the rounded gain undoes exactly what was applied)."""
+    gain_db = gain_to_level_db(wave, sample_rate, target_db)
+    if decimals is not None:
+        gain_db = round(gain_db, decimals)
+    return (np.asarray(wave, dtype=np.float32) * np.float32(10.0 ** (gain_db / 20.0))), gain_db

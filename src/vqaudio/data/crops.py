@@ -15,18 +15,13 @@ import soxr
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from vqaudio.audio.level import gain_to_level_db
+from vqaudio.audio.level import scale_to_level
 from vqaudio.data.base import SpeechFile
 from vqaudio.data.loading import OnError, as_path, load_waves
 
 __all__ = ["WaveformCropDataset", "crop_offsets"]
 
 _RANDOM_TRIES = 8  # draws per item when looking for a crop above min_rms
-
-
-def _scaled_to_level(wave: np.ndarray, sample_rate: int, level_db: float) -> np.ndarray:
-    gain = 10.0 ** (gain_to_level_db(wave, sample_rate, level_db) / 20.0)
-    return (wave * gain).astype(np.float32)
 
 
 def crop_offsets(length: int, crop_samples: int, n: int) -> np.ndarray:
@@ -90,7 +85,7 @@ class WaveformCropDataset(Dataset):
         self.speed_perturb = float(speed_perturb) if random_crops else 0.0
         loaded = load_waves(files, self.sample_rate, on_error, progress, desc="loading crops")
         if level_db is not None:
-            loaded = [(i, _scaled_to_level(w, self.sample_rate, level_db)) for i, w in loaded]
+            loaded = [(i, scale_to_level(w, self.sample_rate, level_db)[0]) for i, w in loaded]
         self.files: list[SpeechFile | Path] = [files[i] for i, _ in loaded]
         lengths = np.array([len(w) for _, w in loaded], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)

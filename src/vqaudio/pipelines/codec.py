@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from vqaudio.audio.io import resample
-from vqaudio.audio.level import gain_to_level_db
+from vqaudio.audio.level import scale_to_level
 from vqaudio.audio.spectral import griffin_lim, log_magnitude, sharpen_db
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
 from vqaudio.models import load_model
@@ -208,8 +208,8 @@ class Codec:
             at_model = resample(channel, sample_rate, self.sample_rate) if sample_rate != self.sample_rate else channel
             at_model = _fit_length(np.asarray(at_model, dtype=np.float32), n_model)
             if self.input_level_db is not None:
-                gains.append(round(gain_to_level_db(at_model, self.sample_rate, self.input_level_db), 2))
-                at_model = at_model * np.float32(10.0 ** (gains[-1] / 20.0))
+                at_model, gain_db = scale_to_level(at_model, self.sample_rate, self.input_level_db, decimals=2)
+                gains.append(gain_db)
             codes.append(self._encode_mono(at_model, k))
         header = VqaHeader(
             model_id=self.model_id,
@@ -251,7 +251,7 @@ class Codec:
         for first in range(0, total, self.chunk_latents):
             last = min(first + self.chunk_latents, total)
             a, b = max(0, first - ctx), min(total, last + ctx)
-            spec_db = sharpen_db(self._decode_db(codes[a:b]), self.postfilter)  # frames from global frame a * stride
+            spec_db = self.decoded_db(codes[a:b])  # frames from global frame a * stride
             s0 = max(0, first * spl - overlap)
             s1 = n_model if last == total else min(n_model, last * spl + overlap)
             if s1 <= s0:

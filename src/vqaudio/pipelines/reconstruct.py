@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vqaudio.audio.level import gain_to_level_db
+from vqaudio.audio.level import scale_to_level
 from vqaudio.audio.spectral import griffin_lim, log_magnitude
 from vqaudio.models import load_model
 from vqaudio.pipelines.adapt import per_channel_at_rate
@@ -65,7 +65,8 @@ class Reconstructor:
         def chunked(mono: np.ndarray) -> np.ndarray:
             if self.input_level_db is None:
                 return process_in_chunks(mono, self._mono, self.chunk_samples, self.overlap_samples)
-            gain = np.float32(10.0 ** (gain_to_level_db(mono, self.sample_rate, self.input_level_db) / 20.0))
-            return process_in_chunks(mono * gain, self._mono, self.chunk_samples, self.overlap_samples) / gain
+            scaled, gain_db = scale_to_level(mono, self.sample_rate, self.input_level_db)
+            out = process_in_chunks(scaled, self._mono, self.chunk_samples, self.overlap_samples)
+            return out * np.float32(10.0 ** (-gain_db / 20.0))
 
         return per_channel_at_rate(wave, sample_rate, self.sample_rate, chunked)
