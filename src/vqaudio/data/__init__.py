@@ -1,4 +1,4 @@
-"""vqaudio.data: speech folders -> files and splits, training crops, evaluation utterances, test signals."""
+"""vqaudio.data: speech, noise and music folders -> files and splits, crops, mixtures, utterances, test signals."""
 
 from __future__ import annotations
 
@@ -6,24 +6,53 @@ from vqaudio.data.base import SpeechFile, Split, stable_fraction
 from vqaudio.data.crops import WaveformCropDataset, crop_offsets
 from vqaudio.data.fsdd import FSDD_SPLIT
 from vqaudio.data.loading import load_waves
+from vqaudio.data.mixture import MixtureDataset, MusicRemixDataset, NoisySpeechDataset, load_stereo, snr_gain
 from vqaudio.data.prompts import ASTERISK_SPLIT, NONSPEECH_PROMPTS
+from vqaudio.data.sources import NOISE_VAL_NAMES, music_clips, noise_files, noise_split
 from vqaudio.data.speech import detect_layout, speech_files
 from vqaudio.data.synth import SynthVoice, synth_corpus, synth_speech, synth_voices
+from vqaudio.data.transforms import (
+    Compose,
+    FixedCrop,
+    RandomCrop,
+    RandomGain,
+    RandomLevel,
+    SpeedPerturb,
+    Transform,
+    apply_transform,
+)
 from vqaudio.data.utterances import Utterance, join_utterances
 
 __all__ = [
     "ASTERISK_SPLIT",
     "FSDD_SPLIT",
+    "NOISE_VAL_NAMES",
     "NONSPEECH_PROMPTS",
+    "Compose",
+    "FixedCrop",
+    "MixtureDataset",
+    "MusicRemixDataset",
+    "NoisySpeechDataset",
+    "RandomCrop",
+    "RandomGain",
+    "RandomLevel",
     "SpeechFile",
+    "SpeedPerturb",
     "Split",
     "SynthVoice",
+    "Transform",
     "Utterance",
     "WaveformCropDataset",
+    "apply_transform",
     "crop_offsets",
     "detect_layout",
     "join_utterances",
+    "load_stereo",
     "load_waves",
+    "music_clips",
+    "noise_files",
+    "noise_split",
+    "snr_gain",
     "speech_files",
     "stable_fraction",
     "synth_corpus",

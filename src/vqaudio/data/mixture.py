@@ -1,0 +1,355 @@
+"""Mixtures made on the fly for the denoise and separate jobs: speech + noise, and music stems remixed across clips.
+
+Item format, for every dataset here: `dataset[i]` is `(mixture, stems)`, float32 torch tensors, `mixture` of
+shape (T,) and `stems` of shape (S, T) with T = `n_samples`, `stems.sum(0) == mixture` (exactly: the mixture is
+computed from the final stems) and the stem order given by `dataset.stem_names`: ("speech", "noise") for
+`NoisySpeechDataset`, ("vocals", "accompaniment") for `MusicRemixDataset`. The DataLoader's default collate
+turns a batch into (B, T) and (B, S, T).
+
+Every source file is decoded once, at the dataset's `sample_rate` (resampled at load if need be; undecodable
+files are skipped with one warning, see `load_waves`), into one contiguous array that DataLoader workers share.
+An item then takes crops of its sources (the per-source `transform`s: crop, gain / level, speed; see
+`vqaudio.data.transforms`), mixes them at drawn gains, scales the mixture to a drawn overall level and, if its
+peak (or a stem's) would pass 1, scales mixture and stems down together: nothing is clipped, silently or not.
+
+Randomness: with `fixed=True` (validation), item i draws everything from its own generator,
+`np.random.SeedSequence([seed, i])`, so it is the same mixture every epoch, in any DataLoader worker, on any
+machine. With `fixed=False` (training) draws come from one generator per process, seeded by `seed`, the DDP rank
+and the DataLoader worker's seed (torch's, fixed by seed_everything), as in `WaveformCropDataset`: workers, ranks
+and epochs differ, and a seeded run repeats.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+from tqdm import tqdm
+
+from vqaudio.audio.io import AudioError, load
+from vqaudio.audio.level import active_level_db, gain_to_level_db
+from vqaudio.data.base import SpeechFile
+from vqaudio.data.loading import OnError, as_path, load_waves
+from vqaudio.data.transforms import RandomCrop, Transform, apply_transform
+
+__all__ = ["MixtureDataset", "MusicRemixDataset", "NoisySpeechDataset", "load_stereo", "snr_gain"]
+
+_TINY_POWER = 1e-12  # -120 dBFS: a noise crop below this is digital silence, nothing to scale to an SNR
+_PEAK_LIMIT = 1.0 - 1e-6  # a little under 1, so float32 rounding of the scaled sum cannot land above 1
+_PROGRESS_MIN_FILES = 50
+
+
+class _WaveBank:
+    """Waves (T,) or (C, T) held in one contiguous array, one slice per file: workers share one buffer."""
+
+    def __init__(self, waves: Sequence[np.ndarray]) -> None:
+        self.lengths = np.array([w.shape[-1] for w in waves], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        self.data = np.ascontiguousarray(np.concatenate(list(waves), axis=-1), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        """Wave `k` as a view (do not modify)."""
+        start = int(self.starts[k])
+        return self.data[..., start : start + int(self.lengths[k])]
+
+
+def _check_range(
+    name: str, value: tuple[float, float], low: float = -np.inf, high: float = np.inf
+) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}") from err
+    if not (np.isfinite(a) and np.isfinite(b)) or a > b or a < low or b > high:
+        raise ValueError(f"{name} must be finite with low <= high (within [{low}, {high}]), got {value!r}")
+    return a, b
+
+
+def _positive_int(name: str, value: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class MixtureDataset(Dataset):
+    """What the mixture datasets share: item generators, fitting sources to length, level and clip protection.
+
+    Subclasses set `stem_names` and implement `_draw_stems(i, rng) -> (S, n_samples) float32`.
+    `level_dbfs` = (low, high) scales each mixture (and its stems, by the same gain) to an active level drawn in
+    that range (audio.level; a model with a fixed input_level_db wants (L, L)); None keeps the sources' levels.
+    """
+
+    stem_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_samples: int,
+        fixed: bool,
+        seed: int,
+        level_dbfs: tuple[float, float] | None,
+    ) -> None:
+        """Checks and stores the shared settings; call it before loading, and set `length` after."""
+        self.sample_rate = _positive_int("sample_rate", sample_rate)
+        self.n_samples = _positive_int("n_samples", n_samples)
+        self.length = 0
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.fixed = bool(fixed)
+        self.seed = int(seed)
+        self.level_dbfs = None if level_dbfs is None else _check_range("level_dbfs", level_dbfs, high=0.0)
+        self._rng: np.random.Generator | None = None
+        self._rng_key: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"mixture index {i} out of range for {len(self)} mixtures")
+        i = int(i) % len(self)
+        rng = self._item_generator(i)
+        stems = self._finish(self._draw_stems(i, rng), rng)
+        mixture = stems.sum(axis=0, dtype=np.float32)
+        return torch.from_numpy(mixture), torch.from_numpy(stems)
+
+    def _draw_stems(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- shared steps ----------------------------------------------------------------------------------------
+
+    def _source(
+        self, wave: np.ndarray, transform: Transform | None, rng: np.random.Generator, wrap: bool
+    ) -> np.ndarray:
+        """`transform(wave)` (a random crop by default), then cropped or padded at random to n_samples if needed."""
+        fit = RandomCrop(self.n_samples, wrap=wrap)
+        out = fit(wave, rng) if transform is None else apply_transform(transform, wave, rng)
+        return out if len(out) == self.n_samples else fit(out, rng)
+
+    def _finish(self, stems: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Stems at the drawn overall level, scaled down together if any peak would pass 1; float32."""
+        stems = np.asarray(stems, dtype=np.float64)
+        gain = 1.0
+        if self.level_dbfs is not None:
+            target = float(rng.uniform(*self.level_dbfs))  # drawn even for silence: later draws do not shift
+            gain = 10.0 ** (gain_to_level_db(stems.sum(axis=0), self.sample_rate, target) / 20.0)
+        mixture_peak = float(np.max(np.abs(stems.sum(axis=0)), initial=0.0))
+        peak = gain * max(mixture_peak, float(np.max(np.abs(stems), initial=0.0)))
+        if peak > 1.0:
+            gain *= _PEAK_LIMIT / peak
+        return np.ascontiguousarray(stems * gain, dtype=np.float32)
+
+    def _item_generator(self, i: int) -> np.random.Generator:
+        if self.fixed:
+            return np.random.default_rng(np.random.SeedSequence([self.seed, i]))
+        return self._generator()
+
+    def _generator(self) -> np.random.Generator:
+        """This process's RNG, made on first use in each DataLoader worker (and each DDP rank)."""
+        info = get_worker_info()
+        worker_seed = -1 if info is None else int(info.seed)
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        rank = torch.distributed.get_rank() if distributed else 0
+        key = (worker_seed, rank)
+        if self._rng is None or self._rng_key != key:
+            entropy = [self.seed, rank] + ([] if info is None else [int(info.id), worker_seed % 2**63])
+            self._rng = np.random.default_rng(np.random.SeedSequence(entropy))
+            self._rng_key = key
+        return self._rng
+
+
+def snr_gain(speech: np.ndarray, noise: np.ndarray, snr_db: float, sample_rate: int) -> float:
+    """The gain for `noise` that puts `speech` `snr_db` dB above it; 1.0 when either is digital silence.
+
+    SNR = active speech level (audio.level: pauses do not count, so a crop that is half pause still gets the
+    noise its spoken half calls for) minus the noise's mean power over the crop, in dB. A silent speech crop
+    keeps the noise at its own level (the overall level sets the rest); a silent noise crop stays silent.
+    Never divides by zero, never returns NaN.
+    """
+    speech_db = active_level_db(np.asarray(speech), sample_rate)
+    noise_power = float(np.mean(np.square(noise, dtype=np.float64))) if len(noise) else 0.0
+    if speech_db is None or noise_power <= _TINY_POWER:
+        return 1.0
+    return float(10.0 ** ((speech_db - snr_db - 10.0 * np.log10(noise_power)) / 20.0))
+
+
+class NoisySpeechDataset(MixtureDataset):
+    """Speech + noise at an SNR drawn uniformly in `snr_db`, at a drawn overall level (see the module docstring).
+
+    Item i uses speech file i % (number of speech files) and a noise recording drawn uniformly (by file, so short
+    and long recordings are as likely). `length` (default: one item per speech file) is the number of mixtures
+    per epoch. `speech_transform` / `noise_transform` run on the whole decoded file (default: a random crop of
+    n_samples; noise shorter than that is repeated, speech zero-padded); their output is then cropped or padded
+    at random to n_samples if it is not that long already. Put a crop first in a transform that does more than
+    crop (`Compose([SpeedPerturb(0.1, out_samples=n), RandomGain(-3, 3)])`), so the work is on the crop rather
+    than a 90 s recording. The SNR is measured after the transforms (`snr_gain`).
+    """
+
+    stem_names = ("speech", "noise")
+
+    def __init__(
+        self,
+        speech: Sequence[SpeechFile | str | Path],
+        noise: Sequence[str | Path],
+        sample_rate: int,
+        n_samples: int,
+        *,
+        snr_db: tuple[float, float] = (-5.0, 20.0),
+        level_dbfs: tuple[float, float] | None = (-35.0, -15.0),
+        fixed: bool = False,
+        seed: int = 0,
+        length: int | None = None,
+        speech_transform: Transform | None = None,
+        noise_transform: Transform | None = None,
+        on_error: OnError = "warn",
+        progress: bool | None = None,
+    ) -> None:
+        if not speech:
+            raise ValueError("NoisySpeechDataset: no speech files given (empty list); check the folder and split")
+        if not noise:
+            raise ValueError("NoisySpeechDataset: no noise files given (empty list); check the folder and split")
+        super().__init__(sample_rate, n_samples, fixed, seed, level_dbfs)
+        self.snr_db = _check_range("snr_db", snr_db)
+        if length is not None:
+            _positive_int("length", length)
+        loaded_speech = load_waves(speech, self.sample_rate, on_error, progress, desc="loading speech")
+        loaded_noise = load_waves(noise, self.sample_rate, on_error, progress, desc="loading noise")
+        self.speech_files: list[SpeechFile | str | Path] = [speech[i] for i, _ in loaded_speech]
+        self.noise_files: list[Path] = [as_path(noise[i]) for i, _ in loaded_noise]
+        self._speech = _WaveBank([w for _, w in loaded_speech])
+        self._noise = _WaveBank([w for _, w in loaded_noise])
+        self.speech_transform = speech_transform
+        self.noise_transform = noise_transform
+        self.length = len(self._speech) if length is None else int(length)
+
+    @property
+    def total_seconds(self) -> tuple[float, float]:
+        """(speech, noise) seconds held in memory."""
+        return float(self._speech.lengths.sum()) / self.sample_rate, float(self._noise.lengths.sum()) / self.sample_rate
+
+    def _draw_stems(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        speech = self._source(self._speech[i % len(self._speech)], self.speech_transform, rng, wrap=False)
+        noise_wave = self._noise[int(rng.integers(len(self._noise)))]
+        noise = self._source(noise_wave, self.noise_transform, rng, wrap=True)
+        snr = float(rng.uniform(*self.snr_db))
+        return np.stack([speech, noise * np.float32(snr_gain(speech, noise, snr, self.sample_rate))])
+
+
+class MusicRemixDataset(MixtureDataset):
+    """Vocals + accompaniment from stereo clips (left = accompaniment, right = vocals, as MIR-1K), remixed.
+
+    Item i takes the vocals of clip i % (number of clips); with probability `remix_prob` the accompaniment of
+    another clip drawn uniformly (a remix: new pairs of voice and backing, many more mixtures than songs),
+    otherwise the clip's own (the original pairing; always so with a single clip). Each stem then gets a gain
+    drawn uniformly in `stem_gain_db`, then the mixture an overall level (`level_dbfs`). `transform` runs on each
+    stem's whole clip (default: a random crop of n_samples); for an original pair both stems get the same draws,
+    so crops and speed changes stay aligned (a level transform still scales each stem to its own drawn level).
+    `length` defaults to one item per clip. For scores comparable with the MIR-1K literature validate on the
+    original songs: remix_prob=0, stem_gain_db=(0, 0), level_dbfs=None.
+    Raises ValueError for a clip that is not stereo (a mono file has no stems to separate).
+    """
+
+    stem_names = ("vocals", "accompaniment")
+
+    def __init__(
+        self,
+        clips: Sequence[str | Path],
+        sample_rate: int,
+        n_samples: int,
+        *,
+        remix_prob: float = 0.5,
+        stem_gain_db: tuple[float, float] = (-6.0, 6.0),
+        level_dbfs: tuple[float, float] | None = (-35.0, -15.0),
+        fixed: bool = False,
+        seed: int = 0,
+        length: int | None = None,
+        transform: Transform | None = None,
+        on_error: OnError = "warn",
+        progress: bool | None = None,
+    ) -> None:
+        if not 0.0 <= remix_prob <= 1.0:
+            raise ValueError(f"remix_prob must lie in [0, 1], got {remix_prob}")
+        self.remix_prob = float(remix_prob)
+        super().__init__(sample_rate, n_samples, fixed, seed, level_dbfs)
+        self.stem_gain_db = _check_range("stem_gain_db", stem_gain_db)
+        if length is not None:
+            _positive_int("length", length)
+        loaded = load_stereo(clips, self.sample_rate, on_error, progress, desc="loading music")
+        self.clips: list[Path] = [as_path(clips[i]) for i, _ in loaded]
+        self._clips = _WaveBank([w for _, w in loaded])  # (2, total): row 0 left = accompaniment, row 1 = vocals
+        self.transform = transform
+        self.length = len(self._clips) if length is None else int(length)
+
+    @property
+    def total_seconds(self) -> float:
+        return float(self._clips.lengths.sum()) / self.sample_rate
+
+    def pair(self, i: int, rng: np.random.Generator) -> tuple[int, int]:
+        """(vocals clip, accompaniment clip) for item i, drawn from `rng`; equal for an original pairing."""
+        n = len(self._clips)
+        vocals = i % n
+        remix = rng.random() < self.remix_prob
+        other = (vocals + 1 + int(rng.integers(max(1, n - 1)))) % n
+        return (vocals, other) if remix and n > 1 else (vocals, vocals)
+
+    def _draw_stems(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        v, a = self.pair(i, rng)
+        if v == a:
+            shared = int(rng.integers(2**63))  # one draw for both stems: the same crop, speed and gain
+            vocals = self._source(self._clips[v][1], self.transform, np.random.default_rng(shared), wrap=False)
+            accompaniment = self._source(self._clips[v][0], self.transform, np.random.default_rng(shared), wrap=False)
+        else:
+            vocals = self._source(self._clips[v][1], self.transform, rng, wrap=False)
+            accompaniment = self._source(self._clips[a][0], self.transform, rng, wrap=False)
+        gains = 10.0 ** (rng.uniform(*self.stem_gain_db, size=2) / 20.0)
+        return np.stack([vocals * np.float32(gains[0]), accompaniment * np.float32(gains[1])])
+
+
+def load_stereo(
+    files: Sequence[str | Path],
+    sample_rate: int,
+    on_error: OnError = "warn",
+    progress: bool | None = None,
+    desc: str = "loading stereo audio",
+) -> list[tuple[int, np.ndarray]]:
+    """(index into `files`, (2, T) float32 wave at `sample_rate`) for every file that loads, like `load_waves`.
+
+    Undecodable files are skipped with one warning (on_error="warn") or raise AudioError ("raise"); a file that
+    decodes but is not stereo raises ValueError either way: it is the wrong kind of file, not a broken one.
+    """
+    if on_error not in ("warn", "raise"):
+        raise ValueError(f"on_error must be 'warn' or 'raise', got {on_error!r}")
+    sample_rate = _positive_int("sample_rate", sample_rate)
+    if not files:
+        raise ValueError("no audio files given (empty list); check the folder and split")
+    disable = (None if len(files) >= _PROGRESS_MIN_FILES else True) if progress is None else not progress
+    loaded: list[tuple[int, np.ndarray]] = []
+    failed: list[str] = []
+    for i, item in enumerate(tqdm(files, desc=desc, unit="file", disable=disable, leave=False)):
+        path = as_path(item)
+        try:
+            wave, _ = load(path, sample_rate=sample_rate, mono=False)
+        except AudioError as err:
+            if on_error == "raise":
+                raise
+            failed.append(str(err))
+            continue
+        if wave.shape[0] != 2:
+            raise ValueError(
+                f"{path}: has {wave.shape[0]} channel(s); music stems need stereo files with the accompaniment "
+                "on the left channel and the vocals on the right (as MIR-1K)"
+            )
+        loaded.append((i, np.ascontiguousarray(wave, dtype=np.float32)))
+    if not loaded:
+        raise ValueError(f"none of the {len(files)} audio files could be loaded; first error: {failed[0]}")
+    if failed:
+        shown = "; ".join(failed[:5]) + (f"; ... and {len(failed) - 5} more" if len(failed) > 5 else "")
+        warnings.warn(f"skipped {len(failed)} of {len(files)} audio files that cannot be loaded: {shown}", stacklevel=3)
+    return loaded
