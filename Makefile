@@ -1,4 +1,7 @@
 # Two entry points: `make demo` and `make test`. Both create .venv and install into it (idempotent).
+# Each installs only what it needs (pyproject.toml extras): the demo the inference core plus `eval` (it scores
+# PESQ/STOI), the tests `dev` (train + eval + test tools). Separate stamps, so a demo-only install never makes
+# `make test` skip its extras.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,20 +10,28 @@ TORCH_SPEC ?= torch==2.13.0
 WHEELS := $(wildcard /opt/wheels)
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q $(if $(WHEELS),--find-links $(WHEELS))
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test lint format install clean pretrained
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# everything: train, eval and the test tools
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) "$(TORCH_SPEC)"
 	$(PIP) -e ".[dev]"
 	touch $(STAMP)
 
+# the inference core and the PESQ/STOI scorers the demo reports
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) "$(TORCH_SPEC)"
+	$(PIP) -e ".[eval]"
+	touch $(DEMO_STAMP)
+
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m vqaudio.demo --out demo-output
 
 test: $(STAMP)

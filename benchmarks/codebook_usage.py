@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from vqaudio.audio.spectral import log_magnitude
-from vqaudio.evaluation import held_out_utterances, print_and_save
+from vqaudio.audio import log_magnitude
+from vqaudio.evaluation import finish_report, held_out_utterances
 from vqaudio.models import load_model
 
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "bits_used_per_vector",
         "quantizer_options",
     ]
-    print_and_save("codebook_usage", rows, columns, args.json, data=str(args.data), split=args.split)
+    print(finish_report("codebook_usage", rows, columns, args.json, data=str(args.data), split=args.split))
     return 0
 
 

@@ -38,10 +38,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `baselines` lives beside this script
 
 from baselines import CodedAudio, codec2_code, has_codec2, has_opus, opus_code
-from vqaudio.audio.spectral import istft, stft
+from vqaudio.audio import istft, stft
 from vqaudio.bitstream import read_vqa
 from vqaudio.data import Utterance
-from vqaudio.evaluation import held_out_utterances, print_and_save
+from vqaudio.evaluation import finish_report, held_out_utterances
 from vqaudio.metrics import MetricError, evaluate_pair
 from vqaudio.pipelines.codec import DEFAULT_POSTFILTER, Codec, bitrate_of
 
@@ -240,18 +240,20 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(score_baseline(name, run, utterances))
         print(f"  done {name}", flush=True)
 
-    print_and_save(
-        "codec",
-        rows,
-        COLUMNS,
-        args.json,
-        data=str(args.data),
-        split=args.split,
-        model=str(args.model) if args.model else f"shipped:{codec.model_id}",
-        model_hash=codec.model_hash,
-        griffin_lim_iters=codec.griffin_lim_iters,
-        postfilters=args.postfilter,
-        threads=args.threads,
+    print(
+        finish_report(
+            "codec",
+            rows,
+            COLUMNS,
+            args.json,
+            data=str(args.data),
+            split=args.split,
+            model=str(args.model) if args.model else f"shipped:{codec.model_id}",
+            model_hash=codec.model_hash,
+            griffin_lim_iters=codec.griffin_lim_iters,
+            postfilters=args.postfilter,
+            threads=args.threads,
+        )
     )
     return 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from vqaudio.assets import pretrained_names, pretrained_path
-from vqaudio.evaluation import held_out_utterances, print_and_save, score_system
+from vqaudio.evaluation import finish_report, held_out_utterances, score_system
 from vqaudio.models import count_parameters, load_model
 from vqaudio.pipelines import Reconstructor, TrueMagnitudeGriffinLim
 
@@ -66,15 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         row["parameters"] = count_parameters(model)
         rows.append(row)
 
-    print_and_save(
-        "reconstruct",
-        rows,
-        COLUMNS,
-        args.json,
-        data=str(args.data),
-        split=args.split,
-        griffin_lim_iters=args.griffin_lim_iters,
-        threads=args.threads,
+    print(
+        finish_report(
+            "reconstruct",
+            rows,
+            COLUMNS,
+            args.json,
+            data=str(args.data),
+            split=args.split,
+            griffin_lim_iters=args.griffin_lim_iters,
+            threads=args.threads,
+        )
     )
     return 0
 

@@ -1,14 +1,18 @@
 """The `vqaudio` command. Thin: parses arguments and calls pipelines, evaluation or training.
 
-Heavy modules (Lightning above all) are imported inside the subcommand that needs them, so inference
-commands start fast.
+Heavy modules (torch, and Lightning above all) are imported inside the subcommand that needs them, so
+`vqaudio --help` is fast and inference commands never load the training stack. Results (written files,
+tables, JSON) go to stdout; progress and log messages to stderr (`-q` keeps only warnings and errors).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import logging
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,13 +22,100 @@ from vqaudio import __version__
 POSTFILTER_HELP = (
     "decoder postfilter: how much to sharpen formants and harmonics of the decoded spectrum (0 = off; default 0.15)"
 )
+DEVICE_HELP = "torch device to run the model on: cpu (default), cuda, cuda:N or mps"
+TRAIN_EXTRA = ("lightning", "tensorboard")
+EVAL_EXTRA = ("pesq", "pystoi")
 
 if TYPE_CHECKING:
     from vqaudio.pipelines import Codec
 
+log = logging.getLogger("vqaudio.cli")
+
+
+class MissingExtraError(ModuleNotFoundError):
+    """A command needs an optional dependency group (pyproject extra) that is not installed."""
+
+
+class _StderrHandler(logging.Handler):
+    """Writes records to the sys.stderr of the moment (not the one at set-up), so redirected stderr is honoured."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # logging must never take the command down
+            self.handleError(record)
+
+
+def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """Log to stderr as plain lines: INFO by default, WARNING with quiet, DEBUG (vqaudio's own) with verbose.
+
+    The CLI's equivalent of `logging.basicConfig`; calling it again (main() run twice in one process)
+    replaces its own handler and leaves any other handler alone.
+    """
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    handler = _StderrHandler(level)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(max(level, logging.INFO))  # -v turns on vqaudio's debug lines, not every library's
+    logging.getLogger("vqaudio").setLevel(logging.DEBUG if verbose else logging.NOTSET)
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    """tqdm's `disable`: off with --quiet, else shown on a terminal only (logs and CI output stay clean)."""
+    return True if getattr(args, "quiet", False) else None
+
+
+def _require(extra: str, modules: tuple[str, ...], what: str) -> None:
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(
+            f"{what} needs {', '.join(missing)}, not installed: pip install 'vqaudio[{extra}]'", name=missing[0]
+        )
+
+
+def _device(name: str) -> str:
+    """Check that torch can use `name` before any model is built; ValueError (exit 2) names the device."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device torch knows; use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", built without CUDA")
+            raise ValueError(f"--device {name!r}: CUDA is not available ({build}); use --device cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"--device {name!r}: there is no GPU {device.index} ({count} visible: cuda:0..{count - 1})"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name!r}: Apple MPS is not available on this machine/torch build; use --device cpu")
+    elif device.type == "meta":
+        raise ValueError(f"--device {name!r}: the meta device holds no data; use cpu, cuda or mps")
+    if device.type != "cpu":
+        try:
+            torch.empty(1, device=device)
+        except Exception as err:  # torch raises RuntimeError, AssertionError, ... for unusable devices
+            raise ValueError(f"--device {name!r} cannot be used: {err}") from None
+    log.debug("device: %s", device)
+    return name
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from vqaudio.train import fit, load_recipe
+    _require("train", TRAIN_EXTRA, "vqaudio train")
+    try:
+        from vqaudio.train import fit, load_recipe
+    except ModuleNotFoundError as err:  # lightning present but incomplete, or blocked
+        if err.name and err.name.split(".")[0] in TRAIN_EXTRA:
+            raise MissingExtraError(
+                f"vqaudio train needs {err.name.split('.')[0]}: pip install 'vqaudio[train]'", name=err.name
+            ) from err
+        raise
 
     overrides = list(args.set or [])
     if args.data:
@@ -49,10 +140,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    device = _device(args.device)
     from vqaudio.audio.io import load, save
     from vqaudio.pipelines import Reconstructor
 
-    reconstructor = Reconstructor.from_checkpoint(args.checkpoint, griffin_lim_iters=args.griffin_lim_iters)
+    reconstructor = Reconstructor.from_checkpoint(
+        args.checkpoint, griffin_lim_iters=args.griffin_lim_iters, device=device
+    )
     wave, sr = load(args.input, mono=False)
     out = reconstructor(wave, sr)
     path = save(args.output, out, sr)
@@ -61,16 +155,19 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from vqaudio.evaluation import held_out_utterances, print_and_save, score_system
+    _require("eval", EVAL_EXTRA, "vqaudio evaluate (PESQ, STOI)")
+    device = _device(args.device)
+    from vqaudio.evaluation import finish_report, held_out_utterances, score_system
     from vqaudio.models import load_model
     from vqaudio.pipelines import Reconstructor
 
     model = load_model(args.checkpoint)
-    reconstructor = Reconstructor(model, griffin_lim_iters=args.griffin_lim_iters)
+    reconstructor = Reconstructor(model, griffin_lim_iters=args.griffin_lim_iters, device=device)
     utterances = held_out_utterances(args.data, args.split, reconstructor.sample_rate, args.max_utterances)
-    row = score_system(f"vqaudio-{Path(args.checkpoint).stem}", reconstructor, utterances)
+    log.info("%d utterances from %s (%s)", len(utterances), args.data, args.split)
+    row = score_system(f"vqaudio-{Path(args.checkpoint).stem}", reconstructor, utterances, progress=not args.quiet)
     row["latent_bits_per_second"] = getattr(model, "latent_bits_per_second", None)
-    print_and_save("evaluate", [row], None, args.json, data=str(args.data), split=args.split)
+    print(finish_report("evaluate", [row], None, args.json, data=str(args.data), split=args.split, device=device))
     return 0
 
 
@@ -94,19 +191,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _codec_for(args: argparse.Namespace) -> Codec:
-    """The codec from --model, else the shipped default; says on stderr which model it is."""
+    """The codec from --model, else the shipped default, on --device; logs which model it is."""
+    device = _device(args.device)
     from vqaudio.pipelines import Codec
 
-    options = {} if getattr(args, "postfilter", None) is None else {"postfilter": args.postfilter}
+    options: dict[str, object] = {"device": device}
+    if getattr(args, "postfilter", None) is not None:
+        options["postfilter"] = args.postfilter
     codec = Codec.from_checkpoint(args.model, **options) if args.model else Codec.default(**options)
-    print(f"model: {codec.model_id} (ladder: {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s)", file=sys.stderr)
+    log.info("model: %s (ladder: %s bit/s)", codec.model_id, ", ".join(f"{r:g}" for r in codec.bitrates))
     return codec
 
 
-def _audio_files(folder: Path) -> list[Path]:
-    from vqaudio.audio.io import AUDIO_EXTENSIONS
+def _files_under(folder: Path, suffixes: Collection[str]) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+def _check_folder_output(args: argparse.Namespace) -> None:
+    if args.output.exists() and not args.output.is_dir():
+        raise ValueError(f"{args.input} is a folder, so -o must be a folder too; {args.output} is a file")
 
 
 def _describe(data: bytes) -> str:
@@ -122,24 +225,40 @@ def _describe(data: bytes) -> str:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    codec = _codec_for(args)
     if args.input.is_dir():
         from tqdm import tqdm
 
-        files = _audio_files(args.input)
+        from vqaudio.audio.io import AUDIO_EXTENSIONS
+
+        _check_folder_output(args)
+        files = _files_under(args.input, tuple(AUDIO_EXTENSIONS))
         if not files:
-            raise FileNotFoundError(f"no audio files (.wav/.flac/.ogg) under {args.input}")
-        for path in tqdm(files, desc="encode", unit="file"):
+            raise FileNotFoundError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {args.input}")
+        codec = _codec_for(args)
+        for path in tqdm(files, desc="encode", unit="file", disable=_progress(args)):
             out = (args.output / path.relative_to(args.input)).with_suffix(".vqa")
             codec.encode_file(path, out, bitrate=args.bitrate)
         print(f"wrote {len(files)} .vqa files to {args.output}")
         return 0
+    codec = _codec_for(args)
     data = codec.encode_file(args.input, args.output, bitrate=args.bitrate)
     print(f"wrote {args.output}: {_describe(data)}")
     return 0
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
+    if args.input.is_dir():
+        from tqdm import tqdm
+
+        _check_folder_output(args)
+        files = _files_under(args.input, (".vqa",))
+        if not files:
+            raise FileNotFoundError(f"no .vqa files under {args.input} (make them with `vqaudio encode`)")
+        codec = _codec_for(args)
+        for path in tqdm(files, desc="decode", unit="file", disable=_progress(args)):
+            codec.decode_file(path, (args.output / path.relative_to(args.input)).with_suffix(".wav"))
+        print(f"wrote {len(files)} .wav files to {args.output}")
+        return 0
     codec = _codec_for(args)
     wave, sr = codec.decode_file(args.input, args.output)
     print(f"wrote {args.output} ({wave.shape[-1] / sr:.2f} s at {sr} Hz)")
@@ -147,9 +266,11 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_codec(args: argparse.Namespace) -> int:
+    if args.score:
+        _require("eval", EVAL_EXTRA, "vqaudio codec --score (PESQ, STOI)")
+    codec = _codec_for(args)
     from vqaudio.audio.io import load, save
 
-    codec = _codec_for(args)
     wave, sr = load(args.input, mono=False)
     data = codec.encode(wave, sr, bitrate=args.bitrate)
     out, out_sr = codec.decode(data)
@@ -165,29 +286,53 @@ def _cmd_codec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="only warnings and errors on stderr, no progress bars (results still go to stdout)",
+    )
+    group.add_argument("-v", "--verbose", action="store_true", default=default, help="also debug messages")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vqaudio",
-        description="Discrete (VQ-VAE) and continuous (VAE) latent models of audio: train, reconstruct, evaluate.",
+        description="Discrete (VQ-VAE) and continuous (VAE) latent models of audio: train, reconstruct, evaluate, "
+        "and compress speech to .vqa bitstreams. `vqaudio COMMAND --help` explains each command.",
+        epilog="Inference needs only `pip install vqaudio`; training needs 'vqaudio[train]', "
+        "PESQ/STOI scores 'vqaudio[eval]'.",
     )
     parser.add_argument("--version", action="version", version=f"vqaudio {__version__}")
+    _add_verbosity(parser, False)
+    # the same flags after the command name; SUPPRESS keeps an unset one from overwriting the global value
+    common = argparse.ArgumentParser(add_help=False)
+    _add_verbosity(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
 
-    p = sub.add_parser(
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description, parents=[common], formatter_class=raw)
+
+    p = command(
         "train",
-        help="train a model from a YAML recipe (progress bar, checkpoints, logs)",
-        description="Train a recipe. Best weights go to OUT/NAME/best.safetensors; logs to "
-        "OUT/NAME/logs (CSV) and OUT/NAME/tensorboard.",
+        "train a model from a YAML recipe (progress bar, checkpoints, logs)",
+        "Train a recipe (needs pip install 'vqaudio[train]'). Best weights go to OUT/NAME/best.safetensors;\n"
+        "logs to OUT/NAME/logs (CSV) and OUT/NAME/tensorboard.\n\n"
+        "example: vqaudio train recipes/reconstruct-vqvae-8k.yaml --data ../shared/data/speech",
     )
     p.add_argument("recipe", type=Path, help="recipe YAML, e.g. recipes/reconstruct-vqvae-8k.yaml")
     p.add_argument("--data", help="folder of speech (e.g. ../shared/data/speech); overrides data.root")
     p.add_argument("--out", help="output folder for runs (default: the recipe's out_dir, 'runs')")
     p.add_argument("--resume", action="store_true", help="continue from OUT/NAME/last.ckpt")
-    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--max-epochs", type=int, help="stop after this many epochs")
     p.add_argument("--max-minutes", type=float, help="wall-clock budget; the best weights so far are kept")
     p.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
     p.add_argument("--devices", help="number of devices per node, e.g. 2 for 2-GPU DDP")
-    p.add_argument("--num-nodes", type=int)
+    p.add_argument("--num-nodes", type=int, help="number of machines (DDP)")
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
     p.add_argument(
         "--set",
@@ -197,66 +342,113 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("reconstruct", help="pass a file through a model and write the reconstruction")
+    p = command(
+        "reconstruct",
+        "pass a file through a model and write the reconstruction",
+        "Encode and decode an audio file through a model (VQ-VAE or VAE). Any sample rate and channel count\n"
+        "in; the output has the input's rate, channels and length.\n\n"
+        "example: vqaudio reconstruct src/vqaudio/assets/pretrained/reconstruct-vqvae-8k.safetensors in.wav "
+        "-o out.wav",
+    )
     p.add_argument("checkpoint", type=Path, help="model weights (.safetensors)")
     p.add_argument("input", type=Path, help="audio file (wav/flac/ogg, any rate and channel count)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (same rate as input)")
-    p.add_argument("--griffin-lim-iters", type=int, default=64, help="phase reconstruction iterations")
+    p.add_argument("--griffin-lim-iters", type=int, default=64, help="phase reconstruction iterations (default 64)")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=_cmd_reconstruct)
 
-    p = sub.add_parser(
+    p = command(
         "evaluate",
-        help="PESQ-NB, STOI and LSD of a model over a folder of speech",
-        description="Joins short clips of one speaker into ~4 s utterances, reconstructs them "
-        "and prints a table of mean PESQ-NB, STOI, log-spectral distance and speed.",
+        "PESQ-NB, STOI and LSD of a model over a folder of speech",
+        "Joins short clips of one speaker into ~4 s utterances, reconstructs them and prints a table of mean\n"
+        "PESQ-NB, STOI, log-spectral distance and speed (needs pip install 'vqaudio[eval]').\n\n"
+        "example: vqaudio evaluate runs/reconstruct-vqvae-8k/best.safetensors --data ../shared/data/speech",
     )
-    p.add_argument("checkpoint", type=Path)
+    p.add_argument("checkpoint", type=Path, help="model weights (.safetensors)")
     p.add_argument("--data", required=True, help="folder of speech files")
     p.add_argument(
         "--split",
         default="val",
         choices=["train", "val", "all"],
-        help="which split of a known layout to score (generic folders: 'all')",
+        help="which split of a known layout to score (generic folders: 'all'; default val)",
     )
-    p.add_argument("--max-utterances", type=int, default=None)
-    p.add_argument("--griffin-lim-iters", type=int, default=64)
+    p.add_argument("--max-utterances", type=int, default=None, help="score at most this many utterances")
+    p.add_argument("--griffin-lim-iters", type=int, default=64, help="phase reconstruction iterations (default 64)")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("info", help="model type, config, sample rate, parameters and training data")
-    p.add_argument("checkpoint", type=Path)
+    p = command(
+        "info",
+        "model type, config, sample rate, parameters and training data",
+        "Print what a checkpoint holds as JSON: model type, config, sample rate, parameter count, latent rate\n"
+        "and the training metadata stored with the weights.\n\n"
+        "example: vqaudio info src/vqaudio/assets/pretrained/codec-8k.safetensors",
+    )
+    p.add_argument("checkpoint", type=Path, help="model weights (.safetensors)")
     p.set_defaults(func=_cmd_info)
-    p = sub.add_parser("encode", help="compress speech to a .vqa bitstream (a file, or a folder of files)")
+
+    p = command(
+        "encode",
+        "compress speech to a .vqa bitstream (a file, or a folder of files)",
+        "Compress audio to .vqa files with the shipped codec-8k (or --model). A folder in gives a folder out:\n"
+        "every audio file under it, recursively, to the same relative path with a .vqa suffix.\n\n"
+        "examples: vqaudio encode in.wav -o talk.vqa --bitrate 1200\n"
+        "          vqaudio encode recordings/ -o coded/",
+    )
     p.add_argument("input", type=Path, help="audio file (any rate/channels) or a folder of audio files")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .vqa file (or folder)")
     p.add_argument("--bitrate", type=float, help="target bit/s: the largest rung at or below it (default: top)")
     p.add_argument("--model", type=Path, help="codec weights (default: shipped codec-8k, else reconstruct-vqvae-8k)")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=_cmd_encode)
 
-    p = sub.add_parser("decode", help="decode a .vqa bitstream back to audio")
-    p.add_argument("input", type=Path, help=".vqa file")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output audio file")
+    p = command(
+        "decode",
+        "decode a .vqa bitstream (or a folder of them) back to audio",
+        "Decode .vqa files to audio at the rate, channel count and length of the original. A folder in gives a\n"
+        "folder out: every .vqa file under it, recursively, to the same relative path with a .wav suffix.\n"
+        "Files must be decoded with the weights they were encoded with (checked by hash).\n\n"
+        "examples: vqaudio decode talk.vqa -o out.wav\n"
+        "          vqaudio decode coded/ -o decoded/",
+    )
+    p.add_argument("input", type=Path, help=".vqa file, or a folder of .vqa files")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (or folder)")
     p.add_argument("--model", type=Path, help="the weights the file was encoded with (default: as encode)")
     p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=_cmd_decode)
 
-    p = sub.add_parser("codec", help="round trip: encode and decode a file, print the real bitrate")
+    p = command(
+        "codec",
+        "round trip: encode and decode a file, print the real bitrate",
+        "Encode a file to a .vqa bitstream in memory, decode it and write the audio; prints the real bitrate\n"
+        "(with and without the header) and, with --score, PESQ-NB and STOI (needs 'vqaudio[eval]').\n\n"
+        "example: vqaudio codec in.wav -o out.wav --bitrate 2400 --score",
+    )
     p.add_argument("input", type=Path, help="audio file (any rate/channels)")
     p.add_argument("-o", "--output", type=Path, required=True, help="decoded audio file")
     p.add_argument("--bitrate", type=float, help="target bit/s (default: top rung)")
     p.add_argument("--model", type=Path, help="codec weights (default: as encode)")
     p.add_argument("--score", action="store_true", help="also print PESQ-NB and STOI against the input")
     p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=_cmd_codec)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging(quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as err:  # AudioError and config errors are ValueErrors
+    except (FileNotFoundError, ValueError) as err:  # AudioError, config and device errors are ValueErrors
         print(f"vqaudio {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        if "pip install 'vqaudio[" not in str(err):
+            raise
+        print(f"vqaudio {args.command}: error: {err}", file=sys.stderr)  # a missing extra
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()

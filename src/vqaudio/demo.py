@@ -8,6 +8,8 @@ PESQ-NB/STOI. Then the reconstruction models. Audio, bitstreams and metric table
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from vqaudio.pipelines import Reconstructor, TrueMagnitudeGriffinLim
 from vqaudio.pipelines.codec import Codec, bitrate_of
 
 RECONSTRUCT_MODELS = ("reconstruct-vqvae-8k", "reconstruct-vae-8k")
+METRICS_FILE = "metrics.md"
+
+log = logging.getLogger(__name__)
 
 
 def _saver(folder: Path) -> Callable[[Utterance, np.ndarray], None]:
@@ -39,7 +44,7 @@ CODEC_COLUMNS = ["system", "bitrate_with_header", "bitrate", "file_bytes", "pesq
 def run_codec_demo(utterances: list[Utterance], out_dir: Path, griffin_lim_iters: int = 64) -> list[dict]:
     """Every example through .vqa files at every rung of the default codec; one row per rung."""
     codec = Codec.default(griffin_lim_iters=griffin_lim_iters)
-    print(f"codec: {codec.model_id}, ladder {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s")
+    log.info("codec: %s, ladder %s bit/s", codec.model_id, ", ".join(f"{r:g}" for r in codec.bitrates))
     rows = []
     for rung in codec.bitrates:
         folder = out_dir / "codec" / f"{int(rung + 0.5)}bps"
@@ -70,6 +75,10 @@ def run_codec_demo(utterances: list[Utterance], out_dir: Path, griffin_lim_iters
 
 
 def run_demo(out_dir: Path, griffin_lim_iters: int = 64) -> Path:
+    """Write inputs, .vqa files, decoded audio and OUT/metrics.md + metrics.json; returns the folder.
+
+    Progress goes to the `vqaudio.demo` logger; `main` prints the tables.
+    """
     examples = example_files()
     if not examples:
         raise FileNotFoundError("no example speech in the package (src/vqaudio/assets/examples)")
@@ -82,12 +91,11 @@ def run_demo(out_dir: Path, griffin_lim_iters: int = 64) -> Path:
 
     codec_rows = run_codec_demo(utterances, out_dir, griffin_lim_iters)
     codec_table = markdown_table(codec_rows, CODEC_COLUMNS)
-    print(codec_table)
 
     systems: list[tuple[str, System, dict]] = []
     for name in RECONSTRUCT_MODELS:
         if name not in pretrained_names():
-            print(f"skipping {name}: not shipped in this build")
+            log.warning("skipping %s: not shipped in this build", name)
             continue
         model = load_model(pretrained_path(name))
         extra = {
@@ -99,11 +107,11 @@ def run_demo(out_dir: Path, griffin_lim_iters: int = 64) -> Path:
 
     rows = []
     for system_name, system, extra in systems:
-        print(f"running {system_name} ...")
+        log.info("running %s ...", system_name)
         row = score_system(system_name, system, utterances, on_output=_saver(out_dir / system_name))
         rows.append({**row, **extra})
     table = markdown_table(rows, ["system", "pesq_nb", "stoi", "lsd", "latent_bits_per_second", "rtf_x"])
-    (out_dir / "metrics.md").write_text(
+    (out_dir / METRICS_FILE).write_text(
         "# vqaudio demo\n\nInputs: the package's example speech (espeak-ng, 8 kHz).\n"
         "PESQ-NB and STOI: higher is better; LSD (log-spectral distance, dB): lower is better.\n\n"
         "## Speech codec: .vqa files at every rung (codec/<rate>bps/)\n\n"
@@ -114,7 +122,6 @@ def run_demo(out_dir: Path, griffin_lim_iters: int = 64) -> Path:
         + "\n"
     )
     write_json(out_dir / "metrics.json", benchmark_report("demo", rows, codec_rows=codec_rows))
-    print(table)
     return out_dir
 
 
@@ -125,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for audio and metrics")
     parser.add_argument("--griffin-lim-iters", type=int, default=64)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     out = run_demo(args.out, args.griffin_lim_iters)
+    print((out / METRICS_FILE).read_text())
     print(f"\nDemo output (.vqa files and audio per rung and system, metrics.md, metrics.json): {out.resolve()}")
     return 0
 

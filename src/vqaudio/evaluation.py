@@ -1,4 +1,7 @@
-"""Score systems over a set of utterances, and write tables/JSON the way every benchmark does (DESIGN.md)."""
+"""Score systems over a set of utterances, and make tables/JSON the way every benchmark does (DESIGN.md).
+
+Nothing here prints: functions return the table text and write files; commands and benchmarks print.
+"""
 
 from __future__ import annotations
 
@@ -68,14 +71,21 @@ def held_out_utterances(
     return join_utterances(speech_files(data, split), sample_rate, max_utterances=max_utterances)
 
 
-def print_and_save(
-    benchmark: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None, json_path: Path | None, **extra: Any
-) -> None:
-    """Print the markdown table; with json_path, also write the DESIGN.md JSON report there."""
-    print(markdown_table(rows, columns))
+def finish_report(
+    benchmark: str,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str] | None,
+    json_path: str | Path | None,
+    **extra: Any,
+) -> str:
+    """The markdown table of `rows`, for the caller to print; with json_path, also writes the DESIGN.md JSON
+    report there (`extra` goes into it) and the text ends with a line saying so.
+    """
+    text = markdown_table(rows, columns)
     if json_path:
         write_json(json_path, benchmark_report(benchmark, rows, **extra))
-        print(f"wrote {json_path}")
+        text += f"\nwrote {json_path}"
+    return text
 
 
 def machine_description() -> str:
@@ -110,10 +120,12 @@ def benchmark_report(benchmark: str, rows: Sequence[dict[str, Any]], **extra: An
     }
 
 
-def write_json(path: str | Path, report: dict[str, Any]) -> None:
+def write_json(path: str | Path, report: dict[str, Any]) -> Path:
+    """Write a report as indented JSON (making the folder); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
 
 
 def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:

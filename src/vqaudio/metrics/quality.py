@@ -2,17 +2,19 @@
 
 PESQ and STOI come from the `pesq` and `pystoi` packages; this module resamples for them, trims small length
 differences, and turns silence / too-short input into a readable MetricError instead of their exceptions.
+Both packages are the `eval` extra (`pip install 'vqaudio[eval]'`) and are imported on first use,
+so inference never needs them.
 """
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-import pesq as _pesq
-import pystoi
 
 from vqaudio.audio.io import resample
 from vqaudio.metrics._checks import MetricError, as_signal, check_sample_rate, match_lengths, require_sound
@@ -30,6 +32,19 @@ _STOI_MIN_SAMPLES = 29 * 128 + 256
 _SI_SDR_EPS = 1e-12
 
 
+def _eval_extra(module: str, metric: str) -> ModuleType:
+    """Import `module` (pesq, pystoi) on first use; its absence says which extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:
+            raise  # the package is there but something it imports is not: its own message says what
+        raise ModuleNotFoundError(
+            f"{metric} needs the '{module}' package, which is not installed: pip install 'vqaudio[eval]'",
+            name=module,
+        ) from err
+
+
 def pesq(reference: Any, degraded: Any, sample_rate: int, mode: str = "nb") -> float:
     """PESQ MOS-LQO of `degraded` vs `reference` (P.862 'nb': about 1.0-4.5; P.862.2 'wb': 1.0-4.6).
 
@@ -39,6 +54,7 @@ def pesq(reference: Any, degraded: Any, sample_rate: int, mode: str = "nb") -> f
     speech, and ValueError for a bad mode or sample rate.
     """
     name = f"pesq_{mode}"
+    _pesq = _eval_extra("pesq", "PESQ")
     if mode not in _PESQ_RATES:
         raise ValueError(f"pesq: mode must be 'nb' (narrowband, 8 kHz) or 'wb' (wideband, 16 kHz), got {mode!r}")
     sample_rate = check_sample_rate(sample_rate, name)
@@ -83,6 +99,7 @@ def stoi(reference: Any, degraded: Any, sample_rate: int, extended: bool = False
     its placeholder score of 1e-5. Lengths differing by a little are trimmed to the shorter.
     """
     name = "estoi" if extended else "stoi"
+    pystoi = _eval_extra("pystoi", "STOI")
     sample_rate = check_sample_rate(sample_rate, name)
     ref = as_signal(reference, "reference", name)
     deg = as_signal(degraded, "degraded", name)
