@@ -38,9 +38,8 @@ import numpy as np
 import torch
 
 from vqaudio.audio.level import scale_to_level
-from vqaudio.audio.spectral import db_to_amplitude, log_magnitude, rate_k
 from vqaudio.data import Utterance
-from vqaudio.evaluation import held_out_utterances, print_and_save
+from vqaudio.evaluation import finish_report, held_out_utterances
 from vqaudio.models import count_parameters, load_model
 from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
 from vqaudio.quantize import kmeans, nearest_codes
@@ -59,18 +58,14 @@ COLUMNS = [
 Coder = Callable[[torch.Tensor], torch.Tensor]  # true rate-K dB (K, N) -> decoded rate-K dB (K, N)
 
 
-def envelopes(utterances: Sequence[Utterance], cfg: EnvelopeVQVAEConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(log-magnitude dB (F, N), true rate-K dB (K, N)) of each utterance, with the model config's front-end."""
+def envelopes(utterances: Sequence[Utterance], cfg: EnvelopeVQVAEConfig) -> list[torch.Tensor]:
+    """True rate-K dB (K, N) of each utterance, from the model config's front-end (at its input level)."""
     out = []
     for utt in utterances:
         wave = utt.wave
         if cfg.input_level_db is not None:
             wave = scale_to_level(wave, utt.sample_rate, cfg.input_level_db)[0]
-        spec = log_magnitude(torch.as_tensor(wave, dtype=torch.float32), cfg.stft, floor_db=cfg.floor_db)
-        env = rate_k(
-            db_to_amplitude(spec), cfg.stft, cfg.k, cfg.f_min, cfg.f_max, floor_db=cfg.floor_db, peak_hz=cfg.peak_hz
-        )
-        out.append((spec, env))
+        out.append(cfg.front_end.features(torch.as_tensor(wave, dtype=torch.float32)))
     return out
 
 
@@ -115,15 +110,13 @@ class Distortion:
         }
 
 
-def score(
-    coder: Coder, data: list[tuple[torch.Tensor, torch.Tensor]], range_db: float, inputs: str = "env"
-) -> dict[str, Any]:
-    """SD of a coder over all utterances; `inputs` 'spec' hands it the log-magnitude instead of the envelope."""
+def score(coder: Coder, data: list[torch.Tensor], range_db: float) -> dict[str, Any]:
+    """SD of a coder over all utterances' envelopes."""
     dist = Distortion()
     start = time.perf_counter()
     with torch.no_grad():
-        for spec, env in data:
-            decoded = coder(spec if inputs == "spec" else env)
+        for env in data:
+            decoded = coder(env)
             dist.add(env, decoded, speech_frames(env, range_db))
     return {**dist.row(), "seconds": round(time.perf_counter() - start, 2)}
 
@@ -138,17 +131,17 @@ def model_rows(path: Path, utterances: Sequence[Utterance], range_db: float) -> 
     common = {"frame_ms": cfg.frame_period_ms, "parameters": count_parameters(model), "checkpoint": str(path)}
     rows = []
 
-    def unquantized(spec: torch.Tensor) -> torch.Tensor:
-        return model.decode_latents(model.encode_continuous(spec), spec.shape[-1])
+    def unquantized(env: torch.Tensor) -> torch.Tensor:
+        return model.decode_latents(model.encode_continuous(env), env.shape[-1])
 
     rows.append(
         {"system": f"vqaudio-{name}-unquantized", **common, "stages": 0, "bits_per_frame": None, "bitrate": None}
-        | score(unquantized, data, range_db, inputs="spec")
+        | score(unquantized, data, range_db)
     )
     for n in range(1, cfg.n_stages + 1):
 
-        def coded(spec: torch.Tensor, n: int = n) -> torch.Tensor:
-            return model.decode(model.encode(spec, n_stages=n), spec.shape[-1])
+        def coded(env: torch.Tensor, n: int = n) -> torch.Tensor:
+            return model.decode(model.encode(env, n_stages=n), env.shape[-1])
 
         bits = cfg.bits_per_frame_at(n)
         rows.append(
@@ -159,16 +152,16 @@ def model_rows(path: Path, utterances: Sequence[Utterance], range_db: float) -> 
                 "bits_per_frame": bits,
                 "bitrate": bits * cfg.latent_frame_rate,
             }
-            | score(coded, data, range_db, inputs="spec")
+            | score(coded, data, range_db)
         )
     return rows
 
 
 def train_kmeans(
-    train: list[tuple[torch.Tensor, torch.Tensor]], range_db: float, codebook_size: int, n_stages: int, iters: int
+    train: list[torch.Tensor], range_db: float, codebook_size: int, n_stages: int, iters: int
 ) -> list[torch.Tensor]:
     """Residual k-means codebooks on the speech frames (range_db rule) of the training utterances."""
-    vectors = torch.cat([env[:, speech_frames(env, range_db)].T for _, env in train])
+    vectors = torch.cat([env[:, speech_frames(env, range_db)].T for env in train])
     torch.manual_seed(0)
     books, residual = [], vectors
     for _ in range(n_stages):
@@ -281,22 +274,24 @@ def main(argv: list[str] | None = None) -> int:
         for cfg in {front_end_suffix(c): c for c in configs}.values():  # each front-end once, the default first
             rows.extend(baseline_rows(cfg, train_utts, utterances, args))
 
-    print_and_save(
-        "envelope",
-        rows,
-        COLUMNS,
-        args.json,
-        data=str(args.data),
-        split=args.split,
-        utterances=len(utterances),
-        audio_seconds=round(seconds, 1),
-        speech_range_db=args.speech_range_db,
-        frame_selection=(
-            f"10 ms frames whose energy (10 log10 of the mean band power of the true rate-K vector) is within "
-            f"{args.speech_range_db:g} dB of the loudest frame of the same utterance"
-        ),
-        baseline_training_split=None if args.no_baseline else args.baseline_split,
-        threads=args.threads,
+    print(
+        finish_report(
+            "envelope",
+            rows,
+            COLUMNS,
+            args.json,
+            data=str(args.data),
+            split=args.split,
+            utterances=len(utterances),
+            audio_seconds=round(seconds, 1),
+            speech_range_db=args.speech_range_db,
+            frame_selection=(
+                f"10 ms frames whose energy (10 log10 of the mean band power of the true rate-K vector) is within "
+                f"{args.speech_range_db:g} dB of the loudest frame of the same utterance"
+            ),
+            baseline_training_split=None if args.no_baseline else args.baseline_split,
+            threads=args.threads,
+        )
     )
     return 0
 

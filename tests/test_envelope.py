@@ -8,10 +8,11 @@ import warnings
 import pytest
 import torch
 
-from vqaudio.audio.spectral import db_to_amplitude, log_magnitude, rate_k
+from vqaudio.audio import db_to_amplitude, log_magnitude, rate_k
 from vqaudio.models import build_model, load_model, read_metadata, save_model
 from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
 from vqaudio.train.config import OptimConfig
+from vqaudio.train.tasks import EnvelopeTask
 
 TINY = {"hidden_channels": 16, "n_res_blocks": 1, "latent_dim": 4, "codebook_size": 8, "n_stages": 2}
 
@@ -45,23 +46,30 @@ def vowel_waves(batch: int = 3, seconds: float = 0.4, seed: int = 0) -> torch.Te
 
 
 def spectrogram(model: EnvelopeVQVAE, waves: torch.Tensor) -> torch.Tensor:
-    return log_magnitude(waves, model.config.stft, floor_db=model.config.floor_db)
+    """The model's input: the rate-K envelope its config's front-end makes."""
+    return model.config.front_end.features(waves)
 
 
 @pytest.mark.parametrize("n_downsample", [0, 1, 2])
 @pytest.mark.parametrize("n_frames", [1, 7, 41])
 def test_shapes_for_any_length_and_decimation(n_downsample: int, n_frames: int) -> None:
     model = make(n_downsample=n_downsample)
-    spec = torch.rand(2, 3, 129, n_frames) * 60 - 70
-    out = model(spec)
+    env = torch.rand(2, 3, 20, n_frames) * 60 - 70
+    out = model(env)
     stride = 2**n_downsample
-    assert out.reconstruction_db.shape == out.target_db.shape == (2, 3, 20, n_frames)
+    assert out.reconstruction_db.shape == out.normalized.shape == (2, 3, 20, n_frames)
     assert out.codes.shape == (2, 3, -(-n_frames // stride), 2)
-    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert set(out.aux_losses) == {"vq"} and torch.isfinite(out.aux_losses["vq"])
     assert float(out.reconstruction_db.detach().min()) >= model.config.floor_db
-    # the target is the rate-K envelope of the input, computed with the model's own front-end
-    expected = rate_k(db_to_amplitude(spec.clamp_min(-80.0)), model.config.stft, 20, floor_db=-80.0)
-    torch.testing.assert_close(out.target_db, expected)
+
+
+def test_front_end_is_the_rate_k_envelope_of_the_floored_magnitude() -> None:
+    cfg = make(peak_hz=156.25).config
+    waves = vowel_waves(batch=2)
+    spec_db = log_magnitude(waves, cfg.stft, floor_db=cfg.floor_db)
+    expected = rate_k(db_to_amplitude(spec_db), cfg.stft, 20, floor_db=cfg.floor_db, peak_hz=156.25)
+    torch.testing.assert_close(cfg.front_end.features(waves), expected)
+    assert cfg.front_end.n_features == 20 and cfg.n_features == 20
 
 
 def test_bits_per_frame_frame_period_and_bitrate() -> None:
@@ -128,26 +136,41 @@ def test_training_steps_lower_the_db_error() -> None:
     model = make(n_downsample=1, hidden_channels=32, quantizer_options={"kmeans_init": True, "ema": True})
     spec = spectrogram(model, vowel_waves(batch=4))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    task = EnvelopeTask()
     model.train()
     first = None
     for _ in range(40):
-        out = model(spec)
+        loss, parts = task.loss(model, model(spec), spec)
         opt.zero_grad()
-        out.loss.backward()
+        loss.backward()
         opt.step()
-        first = float(out.losses["mse_db2"]) if first is None else first
+        first = float(parts["mse_db2"]) if first is None else first
     model.eval()
     with torch.no_grad():
-        last = float(model(spec).losses["mse_db2"])
+        last = float(task.loss(model, model(spec), spec)[1]["mse_db2"])
     assert last < 0.5 * first
 
 
+def test_task_weighs_quiet_frames_and_reports_speech_distortion() -> None:
+    model = make(quiet_weight=0.1)
+    target = torch.zeros(1, 20, 4)
+    target[..., 2:] = -50.0  # two loud frames, two frames 50 dB down
+    estimate = target + torch.tensor([1.0, 1.0, 3.0, 3.0])  # 1 dB off on speech, 3 dB off in the pause
+    out = model(target)
+    out.reconstruction_db = estimate
+    loss, parts = EnvelopeTask().loss(model, out, target)
+    assert float(parts["speech_sd_db2"]) == pytest.approx(1.0)
+    assert float(parts["mse_db2"]) == pytest.approx((1 + 1 + 9 + 9) / 4)
+    expected = (1 + 1 + 0.1 * 9 + 0.1 * 9) / 2.2 / model.config.norm_std**2
+    assert float(parts["recon"]) == pytest.approx(expected)
+    assert float(loss.detach()) == pytest.approx(float((parts["recon"] + parts["vq"]).detach()))
+
+
 def test_lightning_module_step_scores_against_the_envelope() -> None:
-    from vqaudio.train.module import AutoencoderModule
+    from vqaudio.train.module import TaskModule
 
     model = make(n_downsample=1)
-    module = AutoencoderModule(model, OptimConfig())
-    assert module.stft == model.config.stft  # the trainer computes 10 ms frames from the model's config
+    module = TaskModule(model, EnvelopeTask(), OptimConfig())
     logged: dict[str, float] = {}
     module.log = lambda name, value, **kw: logged.__setitem__(name, float(value))  # type: ignore[method-assign]
     with warnings.catch_warnings():
@@ -161,12 +184,12 @@ def test_lightning_module_step_scores_against_the_envelope() -> None:
 
 def test_bad_inputs_are_clear_errors() -> None:
     model = make()
-    with pytest.raises(ValueError, match="129"):
-        model(torch.zeros(2, 128, 10))
+    with pytest.raises(ValueError, match="20"):
+        model(torch.zeros(2, 129, 10))
     with pytest.raises(ValueError, match="0 frames"):
-        model(torch.zeros(129, 0))
+        model(torch.zeros(20, 0))
     with pytest.raises(ValueError, match="NaN"):
-        model(torch.full((129, 4), float("nan")))
+        model(torch.full((20, 4), float("nan")))
     with pytest.raises(ValueError, match="integer tensor"):
         model.decode(torch.zeros(5, 2))
     with pytest.raises(ValueError, match="stages"):
@@ -176,7 +199,7 @@ def test_bad_inputs_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="n_frames"):
         model.decode(torch.zeros(5, 2, dtype=torch.long), n_frames=100)
     with pytest.raises(ValueError, match="n_stages"):
-        model.encode(torch.zeros(129, 4), n_stages=3)
+        model.encode(torch.zeros(20, 4), n_stages=3)
     with pytest.raises(ValueError, match="latents"):
         model.decode_latents(torch.zeros(5, 3))
     with pytest.raises(ValueError, match="unknown EnvelopeVQVAEConfig keys"):

@@ -1,54 +1,50 @@
-"""vqaudio.audio: file I/O and resampling, speech level, spectral front-ends (STFT, dB, mel, rate-K) and inverses.
+"""vqaudio.audio: file I/O and resampling, speech level, the STFT and dB, phase reconstruction, filterbanks
+(rate-K envelope) and the model front-ends built from them.
 
-The bottom layer: it imports nothing else from vqaudio.
+The bottom layer: it imports nothing else from vqaudio, and knows nothing of models.
 """
 
 from __future__ import annotations
 
+from vqaudio.audio.filterbanks import hz_to_mel, mel_to_hz, rate_k, rate_k_frequencies, rate_k_to_magnitude
+from vqaudio.audio.frontend import FrontEnd, LogMagnitudeFrontEnd, RateKFrontEnd
 from vqaudio.audio.io import AUDIO_EXTENSIONS, AudioError, load, resample, save, to_mono
-from vqaudio.audio.level import active_level_db, gain_to_level_db
-from vqaudio.audio.spectral import (
-    DENOISER_STFT,
+from vqaudio.audio.level import active_level_db, gain_to_level_db, scale_to_level
+from vqaudio.audio.phase import griffin_lim, griffin_lim_frames, integrated_phase
+from vqaudio.audio.stft import (
+    FrameOverlapAdd,
     STFTConfig,
     amplitude_to_db,
     db_to_amplitude,
-    griffin_lim,
-    hz_to_mel,
     inverse_with_phase,
     istft,
     log_magnitude,
-    mel_filterbank,
-    mel_spectrogram,
-    mel_to_hz,
-    mel_to_magnitude,
     num_frames,
     num_samples,
-    rate_k,
-    rate_k_frequencies,
-    rate_k_to_magnitude,
-    spectral_convergence,
     stft,
 )
 
 __all__ = [
     "AUDIO_EXTENSIONS",
-    "DENOISER_STFT",
     "AudioError",
+    "FrameOverlapAdd",
+    "FrontEnd",
+    "LogMagnitudeFrontEnd",
+    "RateKFrontEnd",
     "STFTConfig",
     "active_level_db",
     "amplitude_to_db",
     "db_to_amplitude",
     "gain_to_level_db",
     "griffin_lim",
+    "griffin_lim_frames",
     "hz_to_mel",
+    "integrated_phase",
     "inverse_with_phase",
     "istft",
     "load",
     "log_magnitude",
-    "mel_filterbank",
-    "mel_spectrogram",
     "mel_to_hz",
-    "mel_to_magnitude",
     "num_frames",
     "num_samples",
     "rate_k",
@@ -56,7 +52,7 @@ __all__ = [
     "rate_k_to_magnitude",
     "resample",
     "save",
-    "spectral_convergence",
+    "scale_to_level",
     "stft",
     "to_mono",
 ]

@@ -10,7 +10,7 @@ from vqaudio.metrics._checks import MetricError
 from vqaudio.metrics.alignment import align, estimate_delay
 from vqaudio.metrics.quality import METRIC_NAMES, evaluate_pair, pesq, si_sdr, stoi
 from vqaudio.metrics.rates import bits_per_second, bits_per_vector, codebook_bitrate
-from vqaudio.metrics.spectral import log_spectral_distance, spectral_distortion_db2
+from vqaudio.metrics.spectral import log_spectral_distance, spectral_convergence, spectral_distortion_db2
 
 __all__ = [
     "METRIC_NAMES",
@@ -24,6 +24,7 @@ __all__ = [
     "log_spectral_distance",
     "pesq",
     "si_sdr",
+    "spectral_convergence",
     "spectral_distortion_db2",
     "stoi",
 ]

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.signal import get_window
 
+from vqaudio.audio.stft import STFTConfig, stft
 from vqaudio.metrics._checks import MetricError, as_signal, check_sample_rate, match_lengths, require_sound
 
-__all__ = ["log_spectral_distance", "spectral_distortion_db2"]
+__all__ = ["log_spectral_distance", "spectral_convergence", "spectral_distortion_db2"]
 
 # Power floor for the dB spectra, relative to the loudest reference bin, so empty bins give finite dB.
 LSD_FLOOR_DB = -100.0
@@ -94,3 +96,11 @@ def _as_float_array(x: Any) -> np.ndarray:
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor (any device, with grad)
         x = x.detach().cpu().double().numpy()
     return np.asarray(x, dtype=np.float64)
+
+
+def spectral_convergence(magnitude: torch.Tensor, wave: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
+    """||  |STFT(wave)| - magnitude ||_F / || magnitude ||_F per item: how consistent a phase estimate is."""
+    rebuilt = stft(wave, cfg).abs()
+    n = min(rebuilt.shape[-1], magnitude.shape[-1])
+    diff = (rebuilt[..., :n] - magnitude[..., :n]).flatten(-2).norm(dim=-1)
+    return diff / magnitude[..., :n].flatten(-2).norm(dim=-1).clamp(min=1e-12)

@@ -1,8 +1,7 @@
-"""What VQVAE and VAE share: input scaling, padding to the stride, the conv backbone, losses and sizes."""
+"""What VQVAE and VAE share: input scaling, padding to the stride, the conv backbone and sizes."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -15,21 +14,20 @@ from vqaudio.models.config import SpectrogramAutoencoderConfig
 
 @dataclass
 class AutoencoderOutput:
-    """One forward pass.
+    """One forward pass: outputs only; the training task turns them into a loss.
 
-    reconstruction_db: same shape as the input, in dB, floored at config.floor_db.
-    loss: the scalar to minimise; losses: its unweighted parts ("recon", and "vq" or "kl").
-    codes: VQ-VAE code indices (None for a VAE); perplexity: codebook perplexity of this batch (VQ-VAE).
-    target_db: what reconstruction_db is scored against when that is not the input spectrogram (e.g. the rate-K
-    envelope an EnvelopeVQVAE computes from it); None means the input itself.
+    reconstruction_db: the decoded features (dB, the input's shape), floored at config.floor_db.
+    normalized: the decoder's raw output in the model's normalised domain, before the floor (what losses compare
+    with the normalised target, so gradients also flow where the output falls below the floor).
+    aux_losses: terms the bottleneck itself defines: "vq" (codebook + beta * commitment) or "kl" (nats/value).
+    codes: VQ code indices (None for a VAE); perplexity: codebook perplexity of this batch (VQ models).
     """
 
     reconstruction_db: Tensor
-    loss: Tensor
-    losses: dict[str, Tensor]
+    normalized: Tensor
+    aux_losses: dict[str, Tensor]
     codes: Tensor | None = None
     perplexity: Tensor | None = None
-    target_db: Tensor | None = None
 
 
 class SpectrogramAutoencoder(nn.Module):
@@ -46,8 +44,8 @@ class SpectrogramAutoencoder(nn.Module):
     def __init__(self, config: SpectrogramAutoencoderConfig, encoder_channels: int) -> None:
         super().__init__()
         self.config = config
-        self.encoder = SpectrogramEncoder(config, encoder_channels)
-        self.decoder = SpectrogramDecoder(config)
+        self.encoder = SpectrogramEncoder(config, config.n_features, encoder_channels)
+        self.decoder = SpectrogramDecoder(config, config.n_features)
 
     # Sizes -----------------------------------------------------------------------------------------
     @property
@@ -105,7 +103,7 @@ class SpectrogramAutoencoder(nn.Module):
         if spec_db.shape[-2] != F_expected:
             raise ValueError(
                 f"spectrogram has {spec_db.shape[-2]} frequency bins but this model expects {F_expected} "
-                f"(n_fft={self.config.n_fft}); compute it with the model's n_fft/hop_length"
+                f"(n_fft={self.config.n_fft}); compute it with the model's front-end (config.front_end.features)"
             )
         if spec_db.shape[-1] < 1:
             raise ValueError("spectrogram has 0 frames; need at least 1")
@@ -141,24 +139,6 @@ class SpectrogramAutoencoder(nn.Module):
             )
         lead = tuple(z.shape[:-rank])
         return z.reshape(-1, *z.shape[-rank:]), lead
-
-    # Losses ------------------------------------------------------------------------------------------
-    def reconstruction_loss(self, x_hat: Tensor, x: Tensor) -> Tensor:
-        """MSE (+ recon_l1_weight x L1) between normalised prediction and normalised input, plus
-        recon_compressed_weight x the relative squared error of compressed magnitudes (see the config)."""
-        cfg = self.config
-        loss = F.mse_loss(x_hat, x)
-        if cfg.recon_l1_weight > 0:
-            loss = loss + cfg.recon_l1_weight * F.l1_loss(x_hat, x)
-        if cfg.recon_compressed_weight > 0:
-            # |X|^p = 10^(p * dB / 20); dB = x * std + mean (the floor clamp is left out to keep gradients)
-            scale = cfg.compression_power * cfg.norm_std / 20.0 * math.log(10.0)
-            offset = cfg.compression_power * cfg.norm_mean / 20.0 * math.log(10.0)
-            target = torch.exp(x * scale + offset)
-            estimate = torch.exp((x_hat * scale + offset).clamp(max=30.0))
-            relative = F.mse_loss(estimate, target) / target.pow(2).mean().clamp_min(1e-12)
-            loss = loss + cfg.recon_compressed_weight * relative
-        return loss
 
     # Convenience -------------------------------------------------------------------------------------
     def reconstruct(self, spec_db: Tensor) -> Tensor:

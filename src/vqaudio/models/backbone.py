@@ -1,18 +1,37 @@
-"""Encoder and decoder conv stacks shared by the spectrogram autoencoders, built from vqaudio.nn blocks."""
+"""Encoder and decoder conv stacks shared by every feature autoencoder, built from vqaudio.nn blocks.
+
+conv1d treats the feature rows (STFT bins, rate-K bands) as channels and convolves over time; conv2d treats the
+feature map as an image. Configs only need the fields of `BackboneConfig`.
+"""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from torch import Tensor, nn
 
-from vqaudio.models.config import SpectrogramAutoencoderConfig
 from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
 
 
-def _dims(cfg: SpectrogramAutoencoderConfig) -> int:
+class BackboneConfig(Protocol):
+    """What the encoder and decoder read from a model config."""
+
+    architecture: str
+    hidden_channels: int
+    n_downsample: int
+    n_res_blocks: int
+    latent_dim: int
+    kernel_size: int
+    norm: str
+    activation: str
+    upsample: str
+
+
+def _dims(cfg: BackboneConfig) -> int:
     return 1 if cfg.architecture == "conv1d" else 2
 
 
-def stage_widths(cfg: SpectrogramAutoencoderConfig) -> list[int]:
+def stage_widths(cfg: BackboneConfig) -> list[int]:
     """Channels at each resolution, full resolution first, latent resolution last.
 
     conv1d keeps hidden_channels throughout (time resolution is all it trades); conv2d doubles the
@@ -24,23 +43,23 @@ def stage_widths(cfg: SpectrogramAutoencoderConfig) -> list[int]:
     return [cfg.hidden_channels // 2 ** (n - i) for i in range(n + 1)]
 
 
-def _bottleneck_dilation(cfg: SpectrogramAutoencoderConfig, index: int) -> int:
+def _bottleneck_dilation(cfg: BackboneConfig, index: int) -> int:
     # conv1d: dilations 1, 3, 9, 1, ... widen the temporal context cheaply; conv2d keeps plain 3x3 kernels.
     return 3 ** (index % 3) if cfg.architecture == "conv1d" else 1
 
 
 class SpectrogramEncoder(nn.Module):
-    """Normalised spectrogram -> latent map with out_channels channels.
+    """Normalised features -> latent map with out_channels channels.
 
-    conv1d: (B, F, N) -> (B, out, N / 2**n_downsample); conv2d: (B, 1, F, N) -> (B, out, F', N').
+    conv1d: (B, in_features, N) -> (B, out, N / 2**n_downsample); conv2d: (B, 1, F, N) -> (B, out, F', N').
     Input lengths (and conv2d heights) must be multiples of 2**n_downsample; the models pad for this.
     """
 
-    def __init__(self, cfg: SpectrogramAutoencoderConfig, out_channels: int) -> None:
+    def __init__(self, cfg: BackboneConfig, in_features: int, out_channels: int) -> None:
         super().__init__()
         dims, k, norm, act = _dims(cfg), cfg.kernel_size, cfg.norm, cfg.activation
         widths = stage_widths(cfg)
-        in_channels = cfg.n_freqs if dims == 1 else 1
+        in_channels = in_features if dims == 1 else 1
         layers: list[nn.Module] = [conv(dims, in_channels, widths[0], k, norm=norm)]
         for i in range(cfg.n_downsample):
             layers.append(ResidualBlock(widths[i], dims, k, norm=norm, act=act))
@@ -60,13 +79,13 @@ class SpectrogramEncoder(nn.Module):
 
 
 class SpectrogramDecoder(nn.Module):
-    """Latent map (B, latent_dim, [F',] N') -> normalised spectrogram map, the encoder's mirror image."""
+    """Latent map (B, latent_dim, [F',] N') -> normalised feature map, the encoder's mirror image."""
 
-    def __init__(self, cfg: SpectrogramAutoencoderConfig) -> None:
+    def __init__(self, cfg: BackboneConfig, out_features: int) -> None:
         super().__init__()
         dims, k, norm, act = _dims(cfg), cfg.kernel_size, cfg.norm, cfg.activation
         widths = stage_widths(cfg)
-        out_channels = cfg.n_freqs if dims == 1 else 1
+        out_channels = out_features if dims == 1 else 1
         layers: list[nn.Module] = [conv(dims, cfg.latent_dim, widths[-1], k, norm=norm)]
         for j in range(cfg.n_res_blocks):
             dilation = _bottleneck_dilation(cfg, j)

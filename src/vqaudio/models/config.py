@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from vqaudio.audio.spectral import STFTConfig
+from vqaudio.audio import FrontEnd, LogMagnitudeFrontEnd, STFTConfig
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
 
@@ -37,6 +37,16 @@ class FramedConfig:
     def stft(self) -> STFTConfig:
         """The STFT front-end this model's spectrograms come from (pipelines and training both use it)."""
         return STFTConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length)
+
+    @property
+    def front_end(self) -> FrontEnd:
+        """wave -> the features this model takes, and back (training, pipelines and benchmarks all use it)."""
+        raise NotImplementedError
+
+    @property
+    def n_features(self) -> int:
+        """Feature rows per frame of the model's input (the front-end's)."""
+        return self.front_end.n_features
 
     @property
     def frames_per_second(self) -> float:
@@ -140,6 +150,11 @@ class SpectrogramAutoencoderConfig(FramedConfig):
             )
 
     # Derived sizes (the framing ones come from FramedConfig) ------------------------------------------
+    @property
+    def front_end(self) -> LogMagnitudeFrontEnd:
+        """The STFT magnitude in dB, floored at floor_db."""
+        return LogMagnitudeFrontEnd(self.stft, self.floor_db)
+
     @property
     def latent_vectors_per_frame(self) -> int:
         """Latent vectors per latent time step: 1 for conv1d, the latent frequency bins for conv2d."""

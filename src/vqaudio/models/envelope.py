@@ -1,13 +1,12 @@
 """Spectral-envelope VQ-VAE: Codec 2-style rate-K band energies (dB), decimated in time, two-stage VQ.
 
 The envelope path of the Codec 2 amplitude experiments (../shared/reference/codec2-amplitude-vq-experiments.txt):
-K = 20 mel-spaced band energies per 10 ms frame (newamp1's 200-3700 Hz), a conv1d encoder that decimates in
-time by 2**n_downsample (10, 20 or 40 ms latent frames), a residual VQ of n_stages stages, and a conv1d decoder
-that interpolates back to 10 ms frames. Trained on the MSE in dB of the rate-K vectors (proportional to the
-spectral distortion in dB² that the Codec 2 experiments report) plus the VQ loss.
-
-The input is the same (..., F, N) dB log-magnitude spectrogram the other models take (so the trainer, which
-computes it from the model config's STFT, works unchanged); the rate-K envelope is computed inside.
+K = 20 mel-spaced band energies per 10 ms frame (newamp1's 200-3700 Hz), the shared conv1d backbone decimating
+in time by 2**n_downsample (10, 20 or 40 ms latent frames), a residual VQ of n_stages stages, and the mirror
+decoder back to 10 ms frames. The rate-K envelope is the model's front-end (`config.front_end`, an
+`audio.RateKFrontEnd`): the model takes and returns (..., K, N) rate-K dB. Training (train/tasks.py) scores it by
+the MSE in dB of the rate-K vectors (proportional to the spectral distortion in dB² that the Codec 2 experiments
+report) plus the VQ loss.
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vqaudio.audio.spectral import db_to_amplitude, rate_k
+from vqaudio.audio import RateKFrontEnd
 from vqaudio.models.autoencoder import AutoencoderOutput
+from vqaudio.models.backbone import SpectrogramDecoder, SpectrogramEncoder
 from vqaudio.models.config import FramedConfig, check_input_level
-from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
 from vqaudio.quantize.residual import ResidualVQ
@@ -119,6 +118,16 @@ class EnvelopeVQVAEConfig(FramedConfig):
 
     # Derived sizes (STFT and framing ones come from FramedConfig) ----------------------------------
     @property
+    def front_end(self) -> RateKFrontEnd:
+        """STFT -> magnitude floored at floor_db -> rate-K dB (k bands in [f_min, f_max], peak_hz)."""
+        return RateKFrontEnd(self.stft, self.floor_db, self.k, self.f_min, self.f_max, self.peak_hz)
+
+    @property
+    def architecture(self) -> str:
+        """The shared backbone's conv1d layout: the K bands are channels, time is convolved."""
+        return "conv1d"
+
+    @property
     def frame_period_ms(self) -> float:
         """Duration one latent frame (one set of codes) covers, in ms."""
         return 1000.0 / self.latent_frame_rate
@@ -143,57 +152,12 @@ class EnvelopeVQVAEConfig(FramedConfig):
         return self.latent_frame_rate * self.latent_dim
 
 
-def _dilation(index: int) -> int:
-    return 3 ** (index % 3)  # 1, 3, 9, 1, ...: a wide temporal context for few layers
-
-
-class _Encoder(nn.Module):
-    """(B, K, N) normalised rate-K -> (B, latent_dim, N / 2**n_downsample)."""
-
-    def __init__(self, cfg: EnvelopeVQVAEConfig) -> None:
-        super().__init__()
-        h, k, norm, act = cfg.hidden_channels, cfg.kernel_size, cfg.norm, cfg.activation
-        layers: list[nn.Module] = [conv(1, cfg.k, h, k, norm=norm)]
-        for _ in range(cfg.n_downsample):
-            layers += [ResidualBlock(h, 1, k, norm=norm, act=act), Downsample(h, h, 1, norm=norm, act=act)]
-        layers += [ResidualBlock(h, 1, k, dilation=_dilation(j), norm=norm, act=act) for j in range(cfg.n_res_blocks)]
-        layers += [activation_norm(norm, h), activation(act), conv(1, h, cfg.latent_dim, 1, norm=norm)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
-class _Decoder(nn.Module):
-    """(B, latent_dim, N') -> (B, K, N' * 2**n_downsample) normalised rate-K (the encoder's mirror)."""
-
-    def __init__(self, cfg: EnvelopeVQVAEConfig) -> None:
-        super().__init__()
-        h, k, norm, act = cfg.hidden_channels, cfg.kernel_size, cfg.norm, cfg.activation
-        layers: list[nn.Module] = [conv(1, cfg.latent_dim, h, k, norm=norm)]
-        layers += [ResidualBlock(h, 1, k, dilation=_dilation(j), norm=norm, act=act) for j in range(cfg.n_res_blocks)]
-        for _ in range(cfg.n_downsample):
-            layers += [
-                Upsample(h, h, 1, norm=norm, act=act, mode=cfg.upsample),
-                ResidualBlock(h, 1, k, norm=norm, act=act),
-            ]
-        layers += [activation_norm(norm, h), activation(act), conv(1, h, cfg.k, k, norm=norm)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z)
-
-
 class EnvelopeVQVAE(nn.Module):
-    """(..., F, N) dB log-magnitude in; rate-K envelope (..., K, N) dB coded in 2**n_downsample-frame steps.
+    """(..., K, N) rate-K dB in (from `config.front_end`), the same out, coded in 2**n_downsample-frame steps.
 
-    forward -> AutoencoderOutput with reconstruction_db and target_db both (..., K, N) rate-K dB (floored at
-    floor_db), loss = recon + vq, losses {"recon", "vq", "mse_db2", "speech_sd_db2"}, codes (..., N', n_stages).
-    recon is the frame-weighted MSE in dB² / norm_std² (see the config); for logs, mse_db2 is the plain MSE in
-    dB² over all frames and speech_sd_db2 the MSE over the frames within speech_range_db of each example's
-    loudest (the spectral distortion the benchmark reports, per batch).
-    Any N >= 1 works: the envelope is padded by repeating its last frame up to a multiple of the stride and
-    the output is cropped back.
+    forward -> AutoencoderOutput with reconstruction_db (..., K, N) rate-K dB (floored at floor_db),
+    aux_losses {"vq"} and codes (..., N', n_stages). Any N >= 1 works: the envelope is padded by repeating its
+    last frame up to a multiple of the stride and the output is cropped back.
     """
 
     def __init__(self, config: EnvelopeVQVAEConfig | None = None) -> None:
@@ -202,8 +166,8 @@ class EnvelopeVQVAE(nn.Module):
         if not isinstance(config, EnvelopeVQVAEConfig):
             raise TypeError(f"EnvelopeVQVAE needs an EnvelopeVQVAEConfig, got {type(config).__name__}")
         self.config = config
-        self.encoder = _Encoder(config)
-        self.decoder = _Decoder(config)
+        self.encoder = SpectrogramEncoder(config, config.k, config.latent_dim)
+        self.decoder = SpectrogramDecoder(config, config.k)
         options: dict[str, Any] = dict(config.quantizer_options)
         try:
             self.quantizer = ResidualVQ(
@@ -239,31 +203,24 @@ class EnvelopeVQVAE(nn.Module):
     def latent_values_per_second(self) -> float:
         return self.config.latent_values_per_second
 
-    # Front-end ---------------------------------------------------------------------------------------
-    def envelope(self, spec_db: Tensor) -> Tensor:
-        """(..., F, N) dB log-magnitude -> (..., K, N) rate-K dB (the target the model is scored against)."""
+    # Input -------------------------------------------------------------------------------------------
+    def _check_input(self, env_db: Tensor) -> Tensor:
+        """(..., K, N) rate-K dB, checked, as floats."""
         cfg = self.config
-        if not isinstance(spec_db, Tensor) or spec_db.dim() < 2:
-            shape = tuple(spec_db.shape) if isinstance(spec_db, Tensor) else type(spec_db).__name__
-            raise ValueError(f"expected a dB log-magnitude tensor (..., {cfg.n_freqs}, frames), got {shape}")
-        if spec_db.shape[-2] != cfg.n_freqs:
+        if not isinstance(env_db, Tensor) or env_db.dim() < 2:
+            shape = tuple(env_db.shape) if isinstance(env_db, Tensor) else type(env_db).__name__
+            raise ValueError(f"expected a rate-K dB tensor (..., {cfg.k}, frames), got {shape}")
+        if env_db.shape[-2] != cfg.k:
             raise ValueError(
-                f"spectrogram has {spec_db.shape[-2]} frequency bins but this model expects {cfg.n_freqs} "
-                f"(n_fft={cfg.n_fft}); compute it with the model's STFT (config.stft)"
+                f"envelope has {env_db.shape[-2]} bands but this model expects {cfg.k}; "
+                "compute it with the model's front-end (config.front_end.features)"
             )
-        if spec_db.shape[-1] < 1:
-            raise ValueError("spectrogram has 0 frames; need at least 1")
-        spec_db = spec_db if spec_db.is_floating_point() else spec_db.float()
-        if not torch.isfinite(spec_db).all():
-            raise ValueError("spectrogram holds NaN or inf values; floor dB values (log_magnitude does) first")
-        mag = db_to_amplitude(spec_db.clamp_min(cfg.floor_db))
-        return rate_k(mag, cfg.stft, cfg.k, cfg.f_min, cfg.f_max, floor_db=cfg.floor_db, peak_hz=cfg.peak_hz)
-
-    def speech_frames(self, env_db: Tensor) -> Tensor:
-        """(..., K, N) rate-K dB -> (..., N) bool: frame energy (10 log10 of the mean band power) within
-        speech_range_db of the loudest frame of the same example."""
-        energy = 10.0 * torch.log10(torch.pow(10.0, env_db / 10.0).mean(dim=-2))
-        return energy >= energy.amax(dim=-1, keepdim=True) - self.config.speech_range_db
+        if env_db.shape[-1] < 1:
+            raise ValueError("envelope has 0 frames; need at least 1")
+        env_db = env_db if env_db.is_floating_point() else env_db.float()
+        if not torch.isfinite(env_db).all():
+            raise ValueError("envelope holds NaN or inf values; compute it with config.front_end.features")
+        return env_db
 
     def normalize(self, env_db: Tensor) -> Tensor:
         return (env_db - self.config.norm_mean) / self.config.norm_std
@@ -285,42 +242,33 @@ class EnvelopeVQVAE(nn.Module):
         out = self.denormalize(self.decoder(z.movedim(-1, 1)))
         return out if n_frames is None else out[..., :n_frames]
 
-    def forward(self, spec_db: Tensor) -> AutoencoderOutput:
-        target = self.envelope(spec_db)
-        lead, n = target.shape[:-2], target.shape[-1]
-        flat = target.reshape(-1, self.config.k, n)
-        q = self.quantizer(self._latents(flat))
-        recon_db = self._decode_flat(q.quantized, n)
-        frame_sq = (recon_db - flat).pow(2).mean(dim=1)  # (B, N) dB² per frame
-        speech = self.speech_frames(flat)
-        weight = torch.where(speech, 1.0, self.config.quiet_weight)
-        recon = (frame_sq * weight).sum() / weight.sum() / self.config.norm_std**2
-        with torch.no_grad():
-            mse_db2 = frame_sq.mean()
-            speech_sd_db2 = (frame_sq * speech).sum() / speech.sum()
+    def forward(self, env_db: Tensor) -> AutoencoderOutput:
+        env_db = self._check_input(env_db)
+        lead, n = env_db.shape[:-2], env_db.shape[-1]
+        q = self.quantizer(self._latents(env_db.reshape(-1, self.config.k, n)))
+        x_hat = self.decoder(q.quantized.movedim(-1, 1))[..., :n]
         return AutoencoderOutput(
-            reconstruction_db=recon_db.reshape(target.shape),
-            loss=recon + q.loss,
-            losses={"recon": recon, "vq": q.loss, "mse_db2": mse_db2, "speech_sd_db2": speech_sd_db2},
+            reconstruction_db=self.denormalize(x_hat).reshape(env_db.shape),
+            normalized=x_hat.reshape(env_db.shape),
+            aux_losses={"vq": q.loss},
             codes=q.codes.reshape(*lead, *q.codes.shape[1:]),
             perplexity=q.perplexity,
-            target_db=target,
         )
 
-    def encode_continuous(self, spec_db: Tensor) -> Tensor:
+    def encode_continuous(self, env_db: Tensor) -> Tensor:
         """The encoder's output before quantisation, (..., N', latent_dim)."""
-        env = self.envelope(spec_db)
+        env = self._check_input(env_db)
         z = self._latents(env.reshape(-1, *env.shape[-2:]))
         return z.reshape(*env.shape[:-2], *z.shape[1:])
 
-    def encode(self, spec_db: Tensor, n_stages: int | None = None) -> Tensor:
-        """dB log-magnitude (..., F, N) -> int64 codes (..., ceil(N / stride), n_stages).
+    def encode(self, env_db: Tensor, n_stages: int | None = None) -> Tensor:
+        """Rate-K dB (..., K, N) -> int64 codes (..., ceil(N / stride), n_stages).
 
         n_stages < config.n_stages keeps the first stages only (bits_per_frame_at(n_stages) bits per frame).
         """
         self.config.bits_per_frame_at(n_stages)  # validates n_stages
         with torch.no_grad():
-            z = self.encode_continuous(spec_db)
+            z = self.encode_continuous(env_db)
             return self.quantizer.encode(z, n_stages=n_stages)
 
     def decode(self, codes: Tensor, n_frames: int | None = None) -> Tensor:

@@ -14,8 +14,8 @@ LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite early in training
 class VAE(SpectrogramAutoencoder):
     """Conv encoder -> (mu, logvar) -> z -> conv decoder, on (..., F, N) dB spectrograms.
 
-    z = mu + sigma * eps while training, z = mu in eval (deterministic). loss = recon + kl_weight * kl,
-    where kl = KL(N(mu, sigma^2) || N(0, 1)) averaged over latent elements (nats per value).
+    z = mu + sigma * eps while training, z = mu in eval (deterministic). aux_losses["kl"] is
+    KL(N(mu, sigma^2) || N(0, 1)) averaged over latent elements (nats per value); training weighs it by kl_weight.
     """
 
     config: VAEConfig
@@ -36,12 +36,11 @@ class VAE(SpectrogramAutoencoder):
         mu, logvar = self._posterior(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
         x_hat = self._decode_map(z, x.shape[-1])
-        recon = self.reconstruction_loss(x_hat, x)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()
         return AutoencoderOutput(
             reconstruction_db=self.denormalize(x_hat).reshape(spec_db.shape),
-            loss=recon + self.config.kl_weight * kl,
-            losses={"recon": recon, "kl": kl},
+            normalized=x_hat.reshape(spec_db.shape),
+            aux_losses={"kl": kl},
         )
 
     def encode(self, spec_db: Tensor) -> Tensor:

@@ -27,7 +27,7 @@ def build_quantizer(cfg: VQVAEConfig) -> nn.Module:
 class VQVAE(SpectrogramAutoencoder):
     """Conv encoder -> vector quantizer (codes) -> conv decoder, on (..., F, N) dB spectrograms.
 
-    loss = recon + vq, where vq is the quantizer's codebook + beta * commitment loss.
+    Its output's aux_losses["vq"] is the quantizer's codebook + beta * commitment loss.
     Codes: (..., N') for conv1d, (..., F', N') for conv2d, with a trailing n_stages axis when n_stages > 1.
     """
 
@@ -54,12 +54,11 @@ class VQVAE(SpectrogramAutoencoder):
         z = self.encoder(self._pad(x))
         q = self.quantizer(z.movedim(1, -1).contiguous())
         x_hat = self._decode_map(q.quantized.movedim(-1, 1), x.shape[-1])
-        recon = self.reconstruction_loss(x_hat, x)
         codes = q.codes.reshape(*lead, *q.codes.shape[1:])
         return AutoencoderOutput(
             reconstruction_db=self.denormalize(x_hat).reshape(spec_db.shape),
-            loss=recon + q.loss,
-            losses={"recon": recon, "vq": q.loss},
+            normalized=x_hat.reshape(spec_db.shape),
+            aux_losses={"vq": q.loss},
             codes=codes,
             perplexity=q.perplexity,
         )

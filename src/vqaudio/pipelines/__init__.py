@@ -1,8 +1,13 @@
-"""Pipelines: waveform in, waveform (or bitstream) out. Never trains, never imports Lightning."""
+"""Pipelines: waveform in, waveform (or bitstream) out. Never trains, never imports Lightning.
 
+All share `Pipeline` (loading, device, any rate / channels / array type) and `ChunkedRunner` (long inputs in
+chunks of STFT frames with context, phase carried across chunk joins, bounded memory).
+"""
+
+from vqaudio.pipelines.base import Pipeline, pipelines_for
 from vqaudio.pipelines.ceiling import TrueMagnitudeGriffinLim
-from vqaudio.pipelines.chunking import process_in_chunks
 from vqaudio.pipelines.codec import Codec
 from vqaudio.pipelines.reconstruct import Reconstructor
+from vqaudio.pipelines.runner import ChunkedRunner
 
-__all__ = ["Codec", "Reconstructor", "TrueMagnitudeGriffinLim", "process_in_chunks"]
+__all__ = ["ChunkedRunner", "Codec", "Pipeline", "Reconstructor", "TrueMagnitudeGriffinLim", "pipelines_for"]

@@ -1,10 +1,10 @@
 """Codec: speech -> .vqa bytes (residual VQ-VAE codes) -> speech, with a bitrate ladder.
 
-Why chunked: encode and decode walk the signal in chunks of whole latent frames (default ~10 s) so memory
-is bounded whatever the input length. Each chunk is processed with `context_frames` latent frames of real
-signal on either side and those edge frames are thrown away, so the conv model sees (almost) the same
-context as for a single pass; decoded chunks are joined by Griffin-Lim on slightly overlapping segments
-with a linear crossfade. Small seams remain possible at chunk joins (Griffin-Lim phase is per segment).
+Why chunked: encode and decode walk the signal through the shared chunked runner, in chunks of whole latent frames
+(default ~10 s) so memory is bounded whatever the input length. Each chunk's codes are computed with
+`context_frames` latent frames of real signal on either side (thrown away after), so the conv model sees the
+context a single pass would; decoding overlap-adds the chunks' STFT frames, with Griffin-Lim's phase carried from
+one chunk into the next, so chunk joins have no seams.
 
 Why a gain: a model trained at one speech level (its config's input_level_db) codes a much quieter or louder
 voice badly, so each channel is scaled to that level before encoding; the gain (rounded to 0.01 dB) goes into
@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from vqaudio.audio.io import resample
-from vqaudio.audio.level import scale_to_level
-from vqaudio.audio.spectral import griffin_lim, log_magnitude, sharpen_db
+from vqaudio.audio import LogMagnitudeFrontEnd, num_frames, resample, scale_to_level
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
-from vqaudio.models import load_model
-from vqaudio.pipelines.adapt import as_float_array
+from vqaudio.models import VQVAE
+from vqaudio.pipelines.base import Pipeline, as_float_array, check_rate, fit_length
+from vqaudio.pipelines.postfilter import sharpen_db
+from vqaudio.pipelines.runner import ChunkedRunner, OutputPiece
 
 __all__ = ["DEFAULT_MODELS", "DEFAULT_POSTFILTER", "Codec", "bitrate_of", "model_hash"]
 
@@ -53,16 +54,21 @@ def bitrate_of(data: bytes, header: VqaHeader) -> dict[str, float]:
     return {"bitrate": len(data) * 8.0 / duration, "payload_bitrate": header.payload_bytes * 8.0 / duration}
 
 
-class Codec:
+class Codec(Pipeline):
     """A speech codec over a (residual) VQ-VAE: encode(wave, sr) -> bytes, decode(bytes) -> (wave, sr).
 
     Any sample rate and channel count in; each channel is resampled to the model rate and coded on its
     own; decode restores the input's rate, channel count and exact length. Phase comes from fast
     Griffin-Lim. The bitrate ladder is one rung per residual stage (a prefix of the stages). Models with an
     input_level_db get every channel at that active speech level (the gain travels in the header).
-    `postfilter` sharpens the decoded spectrum (`sharpen_db`) before phase reconstruction; a decoder-side
-    choice (0 turns it off), so files decode with any setting.
+    `postfilter` sharpens the decoded dB spectrum (`sharpen_db`) before phase reconstruction; a decoder-side
+    choice (0 turns it off), so files decode with any setting. It applies to STFT-magnitude models; an envelope
+    model's rate-K output is smooth already and is left as decoded. Calling the codec (`codec(wave, sr)`) codes
+    and decodes at `bitrate` (None: the top rung), as a system to score.
     """
+
+    model_types = ("vqvae", "envelope-vqvae")
+    default_model = DEFAULT_MODELS[0]
 
     def __init__(
         self,
@@ -73,23 +79,18 @@ class Codec:
         context_frames: int = 8,
         device: str | torch.device = "cpu",
         postfilter: float = DEFAULT_POSTFILTER,
+        bitrate: float | None = None,
     ) -> None:
-        cfg = getattr(model, "config", None)
-        if cfg is None or not hasattr(cfg, "n_stages") or not hasattr(model, "encode"):
-            raise ValueError(f"Codec needs a VQ-VAE (with codes), got {type(model).__name__}")
+        super().__init__(model, device)
+        cfg = model.config
         if cfg.architecture != "conv1d":
             raise ValueError(
                 f"Codec supports conv1d VQ-VAEs (one code vector per latent frame), got {cfg.architecture!r}"
             )
-        self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
         self.model_id = model_id
         self.griffin_lim_iters = int(griffin_lim_iters)
         self.postfilter = postfilter
-        self.sample_rate = int(cfg.sample_rate)
         self.stft = cfg.stft
-        self.floor_db = float(cfg.floor_db)
-        self.input_level_db: float | None = getattr(cfg, "input_level_db", None)
         self.stride = int(cfg.downsample_factor)
         self.n_stages = int(cfg.n_stages)
         self.codebook_size = int(cfg.codebook_size)
@@ -97,22 +98,24 @@ class Codec:
         self.samples_per_latent = self.stride * self.stft.hop_length
         self.chunk_latents = max(1, round(chunk_seconds * self.frame_rate))
         self.context_frames = int(context_frames)
+        self.runner = ChunkedRunner(
+            self.front_end,
+            chunk_frames=self.chunk_latents * self.stride,
+            context_frames=self.context_frames * self.stride,
+            align=self.stride,
+            griffin_lim_iters=self.griffin_lim_iters,
+            device=self.device,
+        )
+        self._single_code = isinstance(model, VQVAE) and self.n_stages == 1  # codes without a stage axis
         self._hash: str | None = None
+        self.bitrate = bitrate
 
     # construction -----------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs: object) -> Codec:
         """Load weights from a .safetensors checkpoint; model_id is the file's stem."""
-        path = Path(path)
-        kwargs.setdefault("model_id", path.stem)
-        return cls(load_model(path), **kwargs)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_pretrained(cls, name: str = "codec-8k", **kwargs: object) -> Codec:
-        """Shipped weights by name; FileNotFoundError lists the shipped names if `name` is missing."""
-        from vqaudio.assets import pretrained_path
-
-        return cls.from_checkpoint(pretrained_path(name), **kwargs)
+        kwargs.setdefault("model_id", Path(path).stem)
+        return super().from_checkpoint(path, **kwargs)
 
     @classmethod
     def default(cls, **kwargs: object) -> Codec:
@@ -174,31 +177,25 @@ class Codec:
         return -(-n_frames // self.stride)
 
     # encode ------------------------------------------------------------------------------------------
-    @torch.inference_mode()
     def _encode_mono(self, wave: np.ndarray, n_stages: int) -> np.ndarray:
         """Model-rate mono wave -> codes (n_latents, n_stages), chunk by chunk with context margins."""
-        n = wave.shape[0]
-        total = self._n_latents(n)
-        spl = self.samples_per_latent
-        out = np.empty((total, n_stages), dtype=np.int64)
-        for first in range(0, total, self.chunk_latents):
-            last = min(first + self.chunk_latents, total)
-            a = max(0, first - self.context_frames)
-            seg = wave[a * spl : min(n, (last + self.context_frames) * spl)]
-            x = torch.from_numpy(np.ascontiguousarray(seg, dtype=np.float32)).to(self.device)
-            spec = log_magnitude(x[None], self.stft, floor_db=self.floor_db)
-            codes = self.model.encode(spec, n_stages=n_stages)[0]
-            if codes.dim() == 1:
-                codes = codes[:, None]
-            out[first:last] = codes[first - a : last - a].cpu().numpy()
+        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(self.device)
+        out = np.empty((self._n_latents(wave.shape[0]), n_stages), dtype=np.int64)
+        with torch.inference_mode():
+            for w in self.runner.windows(x):
+                codes = self.model.encode(self.front_end.from_spectrogram(w.spectrogram)[None], n_stages=n_stages)[0]
+                if codes.dim() == 1:
+                    codes = codes[:, None]
+                lo, hi = (w.first - w.start) // self.stride, -(-(w.last - w.start) // self.stride)
+                out[w.first // self.stride : w.first // self.stride + hi - lo] = codes[lo:hi].cpu().numpy()
         return out
 
     def encode(self, wave: np.ndarray | torch.Tensor, sample_rate: int, bitrate: float | None = None) -> bytes:
         """Waveform (T,) or (C, T) at any rate -> .vqa bytes at the largest rung <= `bitrate`."""
         wave = as_float_array(wave)
-        if int(sample_rate) < 1:
-            raise ValueError(f"sample rate must be positive, got {sample_rate}")
-        sample_rate = int(sample_rate)
+        if wave.ndim > 2:
+            raise ValueError(f"encode: one recording at a time, (T,) or (C, T); got shape {wave.shape}")
+        sample_rate = check_rate(sample_rate)
         k = self.stages_for_bitrate(bitrate)
         channels = wave[None] if wave.ndim == 1 else wave
         n_samples = channels.shape[-1]
@@ -206,7 +203,7 @@ class Codec:
         codes, gains = [], []
         for channel in channels:
             at_model = resample(channel, sample_rate, self.sample_rate) if sample_rate != self.sample_rate else channel
-            at_model = _fit_length(np.asarray(at_model, dtype=np.float32), n_model)
+            at_model = fit_length(np.asarray(at_model, dtype=np.float32), n_model)
             if self.input_level_db is not None:
                 at_model, gain_db = scale_to_level(at_model, self.sample_rate, self.input_level_db, decimals=2)
                 gains.append(gain_db)
@@ -227,53 +224,41 @@ class Codec:
         return write_vqa(header, np.stack(codes))
 
     # decode ------------------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def _decode_db(self, codes: np.ndarray) -> torch.Tensor:
-        """Codes (n, k) -> dB spectrogram (F, n * stride)."""
-        c = torch.from_numpy(codes).to(self.device)
-        if self.n_stages == 1:
+    def _decode_features(self, codes: np.ndarray) -> torch.Tensor:
+        """Codes (n, k) -> model features (n_features, n * stride), at the level the encoder scaled to."""
+        c = torch.from_numpy(np.asarray(codes, dtype=np.int64)).to(self.device)
+        if self._single_code:
             c = c[..., 0]
-        return self.model.decode(c[None])[0]
+        with torch.inference_mode():
+            return self.model.decode(c[None])[0]
 
     def decoded_db(self, codes: np.ndarray) -> torch.Tensor:
-        """Codes (n_latents, k) of one channel -> the postfiltered dB magnitude (F, frames) that Griffin-Lim is
-        given, in one pass (no chunks), at the level the encoder scaled the input to. For diagnostics."""
-        return sharpen_db(self._decode_db(np.asarray(codes, dtype=np.int64)), self.postfilter)
+        """Codes (n_latents, k) of one channel -> the (postfiltered) features (n_features, frames) that phase
+        reconstruction is given, in one pass (no chunks), at the level the encoder scaled the input to."""
+        features = self._decode_features(codes)
+        if isinstance(self.front_end, LogMagnitudeFrontEnd):
+            features = sharpen_db(features, self.postfilter)
+        return features
 
-    @torch.inference_mode()
     def _decode_mono(self, codes: np.ndarray, n_model: int) -> np.ndarray:
-        """Codes (n_latents, k) -> model-rate mono wave of n_model samples; chunked, crossfaded Griffin-Lim."""
-        total = codes.shape[0]
-        spl, hop, ctx = self.samples_per_latent, self.stft.hop_length, self.context_frames
-        overlap = min(ctx, max(1, ctx // 2)) * spl if total > self.chunk_latents else 0
-        out = np.zeros(n_model, dtype=np.float32)
-        weight = np.zeros(n_model, dtype=np.float32)
-        for first in range(0, total, self.chunk_latents):
-            last = min(first + self.chunk_latents, total)
-            a, b = max(0, first - ctx), min(total, last + ctx)
-            spec_db = self.decoded_db(codes[a:b])  # frames from global frame a * stride
-            s0 = max(0, first * spl - overlap)
-            s1 = n_model if last == total else min(n_model, last * spl + overlap)
-            if s1 <= s0:
-                continue
-            f0 = s0 // hop - a * self.stride
-            gl_length = s1 - s0
-            n_frames = gl_length // hop + 1
-            mag = torch.pow(10.0, spec_db[:, f0 : f0 + n_frames] / 20.0)
-            if mag.shape[-1] < n_frames:  # the last frames of a file: repeat the edge
-                mag = torch.nn.functional.pad(mag[None], (0, n_frames - mag.shape[-1]), mode="replicate")[0]
-            piece = griffin_lim(mag, self.stft, n_iter=self.griffin_lim_iters, length=gl_length)
-            piece = piece[: s1 - s0].cpu().numpy()
-            w = np.ones(s1 - s0, dtype=np.float32)
-            if first > 0 and overlap:
-                ramp = min(2 * overlap, s1 - s0)
-                w[:ramp] = np.linspace(0.0, 1.0, ramp + 2, dtype=np.float32)[1:-1]
-            if last < total and overlap:
-                ramp = min(2 * overlap, s1 - s0)
-                w[-ramp:] *= np.linspace(1.0, 0.0, ramp + 2, dtype=np.float32)[1:-1]
-            out[s0:s1] += piece * w
-            weight[s0:s1] += w
-        return out / np.maximum(weight, 1e-8)
+        """Codes (n_latents, k) -> model-rate mono wave of n_model samples, chunk by chunk (runner synthesis)."""
+        n_frames = num_frames(n_model, self.stft)
+
+        def pieces() -> Iterator[OutputPiece]:
+            for first, last in self.runner.plan(n_frames):
+                start, stop = self.runner.span(first, last, n_frames)
+                lat0, lat1 = start // self.stride, -(-stop // self.stride)
+                features = self.decoded_db(codes[lat0:lat1])[..., : stop - start]
+                yield OutputPiece(start, first, last, features)
+
+        with torch.inference_mode():
+            return self.runner.synthesize(n_model, pieces()).cpu().numpy()
+
+    def process(self, mono: torch.Tensor) -> torch.Tensor:
+        """Encode and decode one mono model-rate wave at `bitrate` (the codec as a system to score)."""
+        wave = mono.cpu().numpy()
+        data = self.encode(wave, self.sample_rate, bitrate=self.bitrate)
+        return torch.from_numpy(self.decode(data)[0])
 
     def decode(self, data: bytes, source: str = "input") -> tuple[np.ndarray, int]:
         """.vqa bytes -> (wave (T,) or (C, T) float32, sample_rate) with the encoded input's rate and length.
@@ -297,7 +282,7 @@ class Codec:
             mono = self._decode_mono(channel_codes, n_model) * np.float32(10.0 ** (-gain_db / 20.0))
             if header.sample_rate != self.sample_rate:
                 mono = resample(mono, self.sample_rate, header.sample_rate)
-            outputs.append(_fit_length(np.asarray(mono, dtype=np.float32), header.n_samples))
+            outputs.append(fit_length(np.asarray(mono, dtype=np.float32), header.n_samples))
         out = np.stack(outputs)
         return (out[0] if header.n_channels == 1 else out), header.sample_rate
 
@@ -323,9 +308,3 @@ class Codec:
         wave, sr = self.decode(path.read_bytes(), source=str(path))
         save(output, wave, sr)
         return wave, sr
-
-
-def _fit_length(wave: np.ndarray, n: int) -> np.ndarray:
-    if wave.shape[-1] >= n:
-        return wave[:n]
-    return np.pad(wave, (0, n - wave.shape[-1]))

@@ -58,10 +58,11 @@ class TrainerConfig:
 
 @dataclass
 class RecipeConfig:
-    """A whole recipe: a named model of one type with its config, data and training settings."""
+    """A whole recipe: a named model of one type with its config, the task it is trained for, data and training."""
 
     name: str
-    model_type: str  # "vqvae" | "vae" (keys of vqaudio.models.MODEL_TYPES)
+    model_type: str  # "vqvae" | "vae" | "envelope-vqvae" (keys of vqaudio.models.MODEL_TYPES)
+    task: str | None = None  # "reconstruct" | "codec" | "envelope" (train.tasks.TASKS); None: the model type's default
     model: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

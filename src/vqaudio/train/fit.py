@@ -13,11 +13,14 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from vqaudio.audio.spectral import STFTConfig, log_magnitude
+from vqaudio.audio import FrontEnd
+from vqaudio.data import SpeechFile
+from vqaudio.data.summary import summarize_training_files
 from vqaudio.models import build_config, build_model
 from vqaudio.train.callbacks import BestWeights
 from vqaudio.train.config import RecipeConfig
-from vqaudio.train.datamodule import SpeechDataModule
+from vqaudio.train.datamodule import TaskDataModule
+from vqaudio.train.tasks import Task, build_task, default_task
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +34,36 @@ def run_dir(recipe: RecipeConfig) -> Path:
 
 
 def estimate_norm_stats(
-    dataset: torch.utils.data.Dataset, stft: STFTConfig, floor_db: float, n_examples: int = 256
+    dataset: torch.utils.data.Dataset, task: Task, front_end: FrontEnd, n_examples: int = 256
 ) -> tuple[float, float]:
-    """Mean and std of the dB spectrogram over a spread of training crops, for the model's input scaling."""
+    """Mean and std of the model's input features over a spread of training examples, for its input scaling."""
     n = len(dataset)  # type: ignore[arg-type]
     picks = torch.linspace(0, n - 1, min(n, n_examples)).long().tolist()
-    batch = torch.stack([dataset[i] for i in picks])
-    spec = log_magnitude(batch, stft, floor_db=floor_db)
-    return float(spec.mean()), float(spec.std().clamp_min(1e-3))
+    batch = torch.utils.data.default_collate([dataset[i] for i in picks])
+    features = front_end.features(task.waves(batch)[0])
+    return float(features.mean()), float(features.std().clamp_min(1e-3))
 
 
-def _model_config(recipe: RecipeConfig, datamodule: SpeechDataModule, out: Path, resume: bool) -> dict[str, Any]:
+def _model_config(
+    recipe: RecipeConfig, task: Task, datamodule: TaskDataModule, out: Path, resume: bool
+) -> dict[str, Any]:
     saved = out / MODEL_CONFIG
     if resume and saved.is_file():
         return json.loads(saved.read_text())  # the normalisation must match the weights being resumed
     config = build_config(recipe.model_type, dict(recipe.model))  # defaults filled in, no model built
     datamodule.setup()
-    mean, std = estimate_norm_stats(datamodule.train_dataset, config.stft, config.floor_db)
+    mean, std = estimate_norm_stats(datamodule.train_dataset, task, config.front_end)
     return {**config.to_dict(), "norm_mean": round(mean, 3), "norm_std": round(std, 3)}
+
+
+def _training_summary(datamodule: TaskDataModule) -> dict[str, Any]:
+    """{"training_summary": corpora, speakers, files, seconds} of the files the run trains on (for model cards)."""
+    datamodule.setup()
+    dataset = datamodule.train_dataset
+    files = [f for f in getattr(dataset, "files", []) if isinstance(f, SpeechFile)]
+    if not files:
+        return {}
+    return {"training_summary": summarize_training_files(files, getattr(dataset, "total_seconds", None))}
 
 
 def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
@@ -62,23 +77,28 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
     if resume and not (out / RESUME_STATE).is_file():
         raise FileNotFoundError(f"--resume: no training state at {out / RESUME_STATE}; train without --resume first")
 
+    task_name = recipe.task or default_task(recipe.model_type)
+    task = build_task(task_name)
+    task.check_model(recipe.model_type)
     sample_rate = int(recipe.model.get("sample_rate", 8000))
     level_db = recipe.model.get("input_level_db")
-    datamodule = SpeechDataModule(recipe.data, sample_rate=sample_rate, seed=t.seed, level_db=level_db)
-    model_cfg = _model_config(recipe, datamodule, out, resume)
+    datamodule = TaskDataModule(task, recipe.data, sample_rate=sample_rate, seed=t.seed, level_db=level_db)
+    model_cfg = _model_config(recipe, task, datamodule, out, resume)
     (out / MODEL_CONFIG).write_text(json.dumps(model_cfg, indent=2))
     (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
     model = build_model(recipe.model_type, model_cfg)
 
-    from vqaudio.train.module import AutoencoderModule  # after seeding, so weights are reproducible
+    from vqaudio.train.module import TaskModule  # after seeding, so weights are reproducible
 
-    module = AutoencoderModule(model, recipe.optim)
+    module = TaskModule(model, task, recipe.optim)
     metadata = {
         "recipe": recipe.name,
+        "task": task_name,
         "description": recipe.description,
         "training_data": str(recipe.data.root),
         "train_split": "train",
         "words": recipe.data.words,
+        **_training_summary(datamodule),
     }
     callbacks: list[L.Callback] = [
         BestWeights(out / BEST_WEIGHTS, metadata),

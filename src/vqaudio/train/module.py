@@ -1,4 +1,4 @@
-"""Lightning module: waveform batches -> log-magnitude -> autoencoder -> losses, logged per step and epoch."""
+"""Lightning module: a batch -> the task's features -> the model -> the task's loss, logged per step and epoch."""
 
 from __future__ import annotations
 
@@ -8,55 +8,42 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from vqaudio.audio.spectral import log_magnitude
 from vqaudio.train.config import OptimConfig
+from vqaudio.train.tasks import Task
 
 
-class AutoencoderModule(L.LightningModule):
-    """Trains any vqaudio spectrogram autoencoder (forward -> reconstruction_db, loss, losses, ...)."""
+class TaskModule(L.LightningModule):
+    """Trains any vqaudio model for a task (the task owns features, loss and metrics; the model returns outputs)."""
 
-    def __init__(self, model: nn.Module, optim: OptimConfig) -> None:
+    def __init__(self, model: nn.Module, task: Task, optim: OptimConfig) -> None:
         super().__init__()
         self.model = model
-        self.stft = model.config.stft  # the front-end the model's config names: one source of truth
-        self.floor_db = float(model.config.floor_db)
+        self.task = task
         self.optim = optim
 
-    def features(self, wave: Tensor) -> Tensor:
-        return log_magnitude(wave, self.stft, floor_db=self.floor_db)
-
-    def _step(self, wave: Tensor, stage: str) -> Tensor:
-        spec = self.features(wave)
-        out = self.model(spec)
-        on_step = stage == "train"
-        sync = stage != "train"
-        batch = wave.shape[0]
-        self.log(
-            f"{stage}/loss",
-            out.loss,
-            prog_bar=True,
-            on_step=on_step,
-            on_epoch=True,
-            sync_dist=sync,
-            batch_size=batch,
-        )
-        for name, value in out.losses.items():
-            self.log(f"{stage}/{name}", value, on_step=on_step, on_epoch=True, sync_dist=sync, batch_size=batch)
+    def _step(self, batch: Tensor, stage: str) -> Tensor:
+        inputs, targets = self.task.features(self.model, batch)
+        out = self.model(inputs)
+        loss, parts = self.task.loss(self.model, out, targets)
+        train = stage == "train"
+        logged = {"loss": loss, **parts}
         if out.perplexity is not None:
+            logged["perplexity"] = out.perplexity
+        if not train:
+            with torch.no_grad():
+                logged.update(self.task.validation_metrics(self.model, out, targets))
+        shown = ("loss", "rmse_db")
+        for name, value in logged.items():
             self.log(
-                f"{stage}/perplexity",
-                out.perplexity,
-                on_step=on_step,
+                f"{stage}/{name}",
+                value,
+                prog_bar=name in shown,
+                on_step=train,
                 on_epoch=True,
-                sync_dist=sync,
-                batch_size=batch,
+                sync_dist=not train,
+                batch_size=inputs.shape[0],
             )
-        if stage != "train":
-            # The error a listener hears: RMS of the dB difference where the input is above the floor.
-            target = spec if out.target_db is None else out.target_db  # e.g. rate-K dB for envelope models
-            rmse_db = (out.reconstruction_db - target).pow(2).mean().sqrt()
-            self.log(f"{stage}/rmse_db", rmse_db, prog_bar=True, on_epoch=True, sync_dist=sync, batch_size=batch)
-        return out.loss
+        return loss
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         return self._step(batch, "train")

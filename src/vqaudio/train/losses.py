@@ -1,0 +1,56 @@
+"""Loss terms the training tasks combine. Models return outputs only; these turn outputs and targets into numbers.
+
+Both work on features in the model's normalised domain or in dB, so they serve any front-end.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["frame_weighted_mse", "loudest_frames", "spectral_reconstruction_loss"]
+
+
+def spectral_reconstruction_loss(
+    prediction: Tensor,
+    target: Tensor,
+    norm_mean: float,
+    norm_std: float,
+    l1_weight: float = 0.0,
+    compressed_weight: float = 0.0,
+    compression_power: float = 0.3,
+) -> Tensor:
+    """MSE (+ l1_weight x L1) between normalised dB prediction and target, + compressed_weight x the relative
+    squared error of power-law compressed magnitudes |X|^compression_power.
+
+    dB weighs every bin alike, the quiet floor included; compressed magnitude weighs loud bins (formants,
+    harmonics) above it, as loudness does in the ear and in PESQ. dB = x * norm_std + norm_mean, so
+    |X|^p = exp(p * dB / 20 * ln 10); the floor clamp is left out to keep gradients.
+    """
+    loss = F.mse_loss(prediction, target)
+    if l1_weight > 0:
+        loss = loss + l1_weight * F.l1_loss(prediction, target)
+    if compressed_weight > 0:
+        scale = compression_power * norm_std / 20.0 * math.log(10.0)
+        offset = compression_power * norm_mean / 20.0 * math.log(10.0)
+        wanted = torch.exp(target * scale + offset)
+        estimate = torch.exp((prediction * scale + offset).clamp(max=30.0))
+        relative = F.mse_loss(estimate, wanted) / wanted.pow(2).mean().clamp_min(1e-12)
+        loss = loss + compressed_weight * relative
+    return loss
+
+
+def loudest_frames(features_db: Tensor, range_db: float) -> Tensor:
+    """(..., K, N) dB features -> (..., N) bool: frames whose energy (10 log10 of the mean band power) lies within
+    range_db of the loudest frame of the same example (speech, as opposed to pauses and padding)."""
+    energy = 10.0 * torch.log10(torch.pow(10.0, features_db / 10.0).mean(dim=-2))
+    return energy >= energy.amax(dim=-1, keepdim=True) - range_db
+
+
+def frame_weighted_mse(estimate_db: Tensor, target_db: Tensor, weight: Tensor) -> Tensor:
+    """Mean over frames of the per-frame MSE in dB² (mean over the K rows), frames weighted by `weight` (..., N)."""
+    frame_sq = (estimate_db - target_db).pow(2).mean(dim=-2)
+    return (frame_sq * weight).sum() / weight.sum().clamp_min(1e-12)

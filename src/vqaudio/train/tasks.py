@@ -1,0 +1,183 @@
+"""Training tasks: one per job, each pairing its dataset, its loss and its validation metrics.
+
+A task turns a batch into the model's input features and the features it is scored against (both from the
+model config's front-end), and model outputs into a loss. Models return outputs only, so the same model class can
+serve several jobs: a VQ-VAE reconstructs its input for `reconstruct` and `codec`; a denoiser's target is the clean
+speech under its noisy input (the target need not be the input).
+
+    task = build_task("codec")
+    train_set, val_set = task.datasets(data_config, sample_rate=8000, seed=0, level_db=-20.0)
+    inputs, targets = task.features(model, batch)
+    loss, parts = task.loss(model, model(inputs), targets)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from vqaudio.data import SpeechFile, WaveformCropDataset, speech_files
+from vqaudio.models.autoencoder import AutoencoderOutput
+from vqaudio.train.config import DataConfig
+from vqaudio.train.losses import frame_weighted_mse, loudest_frames, spectral_reconstruction_loss
+
+__all__ = ["TASKS", "CodecTask", "EnvelopeTask", "ReconstructTask", "Task", "build_task", "default_task"]
+
+
+class Task(ABC):
+    """What a job trains: its data, the (input, target) features of a batch, its loss and validation metrics."""
+
+    name: ClassVar[str]
+    model_types: ClassVar[tuple[str, ...]]  # registry names of the models it can train
+
+    @abstractmethod
+    def datasets(
+        self, data: DataConfig, sample_rate: int, seed: int, level_db: float | None
+    ) -> tuple[Dataset, Dataset]:
+        """(training set, validation set); validation items are the same every epoch."""
+
+    @abstractmethod
+    def waves(self, batch: Any) -> tuple[Tensor, Tensor]:
+        """A batch -> (input waves (B, T), target waves (B, T) or (B, S, T))."""
+
+    def features(self, model: nn.Module, batch: Any) -> tuple[Tensor, Tensor]:
+        """(input features, target features), both from the model config's front-end."""
+        inputs, targets = self.waves(batch)
+        front_end = model.config.front_end
+        x = front_end.features(inputs)
+        return x, (x if targets is inputs else front_end.features(targets))
+
+    @abstractmethod
+    def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(the scalar to minimise, its named parts for the logs)."""
+
+    def validation_metrics(self, model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> dict[str, Tensor]:
+        """Figures logged on validation only; by default the RMS dB error a listener hears."""
+        return {"rmse_db": (output.reconstruction_db - targets).pow(2).mean().sqrt()}
+
+    def check_model(self, model_type: str) -> None:
+        if model_type not in self.model_types:
+            raise ValueError(
+                f"task {self.name!r} trains models of type {', '.join(self.model_types)}; the recipe names "
+                f"{model_type!r} (tasks by model type: {_tasks_by_model()})"
+            )
+
+
+def _tasks_by_model() -> str:
+    return "; ".join(f"{name}: {', '.join(cls.model_types)}" for name, cls in TASKS.items())
+
+
+class _SpeechCropsTask(Task):
+    """Tasks whose examples are crops of clean speech, the input being its own target."""
+
+    def datasets(
+        self, data: DataConfig, sample_rate: int, seed: int, level_db: float | None
+    ) -> tuple[Dataset, Dataset]:
+        if not data.root:
+            raise ValueError("no training data given: pass --data DIR or set data.root in the recipe")
+        train_files = _spread(speech_files(data.root, "train", words=data.words), data.max_files)
+        val_files = _spread(speech_files(data.root, "val", words=data.words), data.max_files)
+        if not train_files or not val_files:
+            raise ValueError(
+                f"{data.root}: need files in both splits, found {len(train_files)} train and {len(val_files)} val"
+            )
+        crop = round(data.crop_seconds * sample_rate)
+        common: dict[str, Any] = {"seed": seed, "level_db": level_db}
+        train = WaveformCropDataset(
+            train_files,
+            sample_rate,
+            crop,
+            random_crops=True,
+            crops_per_file=data.crops_per_file,
+            speed_perturb=data.speed_perturb,
+            **common,
+        )
+        val = WaveformCropDataset(
+            val_files, sample_rate, crop, random_crops=False, crops_per_file=data.val_crops_per_file, **common
+        )
+        return train, val
+
+    def waves(self, batch: Any) -> tuple[Tensor, Tensor]:
+        return batch, batch
+
+
+def _spread(files: list[SpeechFile], limit: int | None) -> list[SpeechFile]:
+    """Keep `limit` files spread evenly over the sorted list, so every speaker stays represented."""
+    if limit is None or len(files) <= limit:
+        return files
+    step = len(files) / limit
+    return [files[int(i * step)] for i in range(limit)]
+
+
+class ReconstructTask(_SpeechCropsTask):
+    """Speech through a VQ-VAE or VAE and back: loss on the normalised dB magnitude (see the model config's
+    recon_* weights) plus the bottleneck's own term (VQ loss, or kl_weight x KL)."""
+
+    name = "reconstruct"
+    model_types = ("vqvae", "vae")
+
+    def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        cfg = model.config
+        recon = spectral_reconstruction_loss(
+            output.normalized,
+            model.normalize(targets),
+            cfg.norm_mean,
+            cfg.norm_std,
+            cfg.recon_l1_weight,
+            cfg.recon_compressed_weight,
+            cfg.compression_power,
+        )
+        weights = {"vq": 1.0, "kl": getattr(cfg, "kl_weight", 1.0)}
+        total = recon + sum(weights[name] * value for name, value in output.aux_losses.items())
+        return total, {"recon": recon, **output.aux_losses}
+
+
+class CodecTask(ReconstructTask):
+    """The speech codec: a residual VQ-VAE reconstructing its input, as `reconstruct`, but only with codes to send."""
+
+    name = "codec"
+    model_types = ("vqvae",)
+
+
+class EnvelopeTask(_SpeechCropsTask):
+    """Rate-K envelope coding: MSE in dB of the envelope vectors, frames more than speech_range_db below the loudest
+    of their example weighted by quiet_weight (the model config's), divided by norm_std², plus the VQ loss.
+
+    Logged besides: mse_db2 (plain MSE in dB² over all frames) and speech_sd_db2 (over the loud frames: the spectral
+    distortion the envelope benchmark reports, per batch).
+    """
+
+    name = "envelope"
+    model_types = ("envelope-vqvae",)
+
+    def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        cfg = model.config
+        speech = loudest_frames(targets, cfg.speech_range_db)
+        weight = speech.to(targets.dtype) * (1.0 - cfg.quiet_weight) + cfg.quiet_weight
+        recon = frame_weighted_mse(output.reconstruction_db, targets, weight) / cfg.norm_std**2
+        parts = {"recon": recon, **output.aux_losses}
+        with_grad = recon + sum(output.aux_losses.values())
+        detached = output.reconstruction_db.detach()
+        parts["mse_db2"] = frame_weighted_mse(detached, targets, speech.new_ones(speech.shape, dtype=targets.dtype))
+        parts["speech_sd_db2"] = frame_weighted_mse(detached, targets, speech.to(targets.dtype))
+        return with_grad, parts
+
+
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ReconstructTask, CodecTask, EnvelopeTask)}
+_DEFAULT_TASK = {"vqvae": "reconstruct", "vae": "reconstruct", "envelope-vqvae": "envelope"}
+
+
+def default_task(model_type: str) -> str:
+    """The task a recipe that names none trains its model type for."""
+    if model_type not in _DEFAULT_TASK:
+        raise ValueError(f"no default task for model type {model_type!r}; set `task:` in the recipe ({sorted(TASKS)})")
+    return _DEFAULT_TASK[model_type]
+
+
+def build_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}")
+    return TASKS[name]()
