@@ -213,7 +213,6 @@ def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize("name", ["reconstruct-vqvae-8k", "codec-8k"])
 def test_shipped_model_round_trip_quality(name: str) -> None:
     from vqaudio.data.synth import synth_speech
-    from vqaudio.metrics import pesq
 
     if not (PRETRAINED / f"{name}.safetensors").is_file():
         pytest.skip(f"shipped {name} weights absent")
@@ -224,5 +223,4 @@ def test_shipped_model_round_trip_quality(name: str) -> None:
     data = codec.encode(wave, 8000)
     assert read_vqa(data)[0].stages_used == 4
     out, rate = codec.decode(data)
-    assert rate == 8000 and out.shape == wave.shape
-    assert pesq(wave, out, 8000, mode="nb") > 1.5
+    assert rate == 8000 and out.shape == wave.shape  # quality: pinned per rung in tests/test_shipped_scores.py

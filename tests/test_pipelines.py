@@ -24,7 +24,7 @@ def small_model() -> VQVAE:
 
 def test_long_input_is_chunked_to_the_same_length(small_model: VQVAE) -> None:
     wave = synth_speech(3.3, 8000, seed=3)
-    rec = Reconstructor(small_model, griffin_lim_iters=2, chunk_seconds=1.0, overlap_seconds=0.1)
+    rec = Reconstructor(small_model, griffin_lim_iters=2, chunk_seconds=1.0, context_seconds=0.1)
     out = rec(wave, 8000)
     assert out.shape == wave.shape and out.dtype == np.float32 and np.isfinite(out).all()
 
@@ -32,9 +32,9 @@ def test_long_input_is_chunked_to_the_same_length(small_model: VQVAE) -> None:
 def test_chunked_spectrogram_matches_whole_away_from_seams(small_model: VQVAE) -> None:
     # The conv model is local in time, so processing a chunk must give what the whole input gives in its middle.
     rec = Reconstructor(small_model)
-    wave = synth_speech(2.0, 8000, seed=4)
-    _, whole = rec.reconstruct_spectrogram(wave)
-    _, part = rec.reconstruct_spectrogram(wave[4000:12000])
+    wave = torch.from_numpy(synth_speech(2.0, 8000, seed=4))
+    whole = rec.reconstruct_features(rec.front_end.features(wave))
+    part = rec.reconstruct_features(rec.front_end.features(wave[4000:12000]))
     middle = slice(20, 100)  # frames of the part, well away from its edges
     np.testing.assert_allclose(part[:, middle].numpy(), whole[:, 62:250][:, middle].numpy(), atol=1e-3)
 
@@ -78,8 +78,7 @@ def test_demo_writes_audio_and_metrics(tmp_path: Path) -> None:
     assert "true-magnitude-griffin-lim" in systems
     shipped = [s for s in systems if s.startswith("vqaudio-")]
     assert len(shipped) == len([n for n in pretrained_names() if n.startswith("reconstruct-")])
-    for name in shipped:
-        assert systems[name]["pesq_nb"] > 1.5  # a trained model, not noise
+    for name in shipped:  # their scores are pinned in tests/test_shipped_scores.py
         assert list((out / name).glob("*.wav"))
     assert (out / "metrics.md").read_text().count("|") > 10
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from tests.helpers import TINY_MODEL, make_fsdd_folder
+from vqaudio.audio.io import save
 from vqaudio.models import load_model
 from vqaudio.train import RecipeConfig, fit, load_recipe
 from vqaudio.train.config import apply_override
@@ -36,6 +38,39 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_fsdd_folder(tmp_path_factory.mktemp("fsdd"))
 
 
+NOISE_SIGMA = {"george": 0.1, "yweweler": 0.01}  # train speaker, and a val speaker 20 dB quieter
+
+
+@pytest.fixture(scope="module")
+def noise_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An FSDD-layout folder of white Gaussian noise at a known level per speaker (0.5 s clips, 8 kHz)."""
+    folder = tmp_path_factory.mktemp("noise") / "recordings"
+    rng = np.random.default_rng(0)
+    for speaker, sigma in NOISE_SIGMA.items():
+        for i in range(8):
+            save(folder / f"{i}_{speaker}_{i}.wav", (sigma * rng.standard_normal(4000)).astype(np.float32), 8000)
+    return folder
+
+
+def expected_db_stats(sigma: float, n_fft: int = 256) -> tuple[float, float]:
+    """Mean and std of 20 log10 |STFT| of white noise of std `sigma` under a periodic Hann window, from theory.
+
+    Each bin is Gaussian with power P = sigma^2 sum(w^2): complex in the n_fft/2 - 1 inner bins (|X|^2 = P Exp(1):
+    mean of ln is -gamma, variance pi^2/6), real at DC and Nyquist (|X|^2 = P chi2_1: mean ln 2 + psi(1/2) =
+    -gamma - ln 2, variance pi^2/2). Frames cut by the zero padding at a crop's edges are ignored (~0.2 dB).
+    """
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    level = 10 * np.log10(sigma**2 * np.sum(window**2))
+    to_db = 10 / np.log(10)
+    n_complex, n_real = n_fft // 2 - 1, 2
+    means = np.array([-np.euler_gamma, -np.euler_gamma - np.log(2)]) * to_db
+    variances = np.array([np.pi**2 / 6, np.pi**2 / 2]) * to_db**2
+    weights = np.array([n_complex, n_real]) / (n_complex + n_real)
+    mean = float(weights @ means)
+    var = float(weights @ (variances + (means - mean) ** 2))
+    return float(level) + mean, float(np.sqrt(var))
+
+
 @pytest.mark.parametrize("recipe_path", RECIPES, ids=[p.stem for p in RECIPES])
 def test_shipped_recipes_parse_and_build(recipe_path: Path) -> None:
     from vqaudio.models import build_model
@@ -59,13 +94,16 @@ def test_overrides_and_unknown_keys_are_reported() -> None:
 
 
 @pytest.mark.parametrize("model_type", ["vqvae", "vae"])
-def test_fit_writes_loadable_weights_logs_and_resumes(corpus: Path, tmp_path: Path, model_type: str) -> None:
-    recipe = tiny_recipe(corpus, tmp_path, model_type)
+def test_fit_writes_loadable_weights_logs_and_resumes(noise_corpus: Path, tmp_path: Path, model_type: str) -> None:
+    recipe = tiny_recipe(noise_corpus, tmp_path, model_type)
     best = fit(recipe)
     run = best.parent
     assert best.name == "best.safetensors" and (run / "last.ckpt").is_file()
     model = load_model(best)
-    assert model.config.norm_std > 0 and model.config.norm_mean != -30.0  # filled in from the data
+    # input normalisation measured on the training speaker's crops (the val speaker is 20 dB lower, the defaults far)
+    mean, std = expected_db_stats(NOISE_SIGMA["george"])
+    assert model.config.norm_mean == pytest.approx(mean, abs=0.5)
+    assert model.config.norm_std == pytest.approx(std, abs=0.3)
     spec = torch.full((1, 129, 20), -40.0)
     assert model(spec).reconstruction_db.shape == spec.shape
     first_log = run / "logs" / "version_0" / "metrics.csv"

@@ -1,6 +1,12 @@
 """Copy trained weights into the package as a shipped model, with a model card made from its metadata.
 
     python -m vqaudio.train.publish runs/NAME/best.safetensors src/vqaudio/assets/pretrained/NAME.safetensors
+    python -m vqaudio.train.publish --card-only src/vqaudio/assets/pretrained/NAME.safetensors [--data DIR]
+
+The card names the corpora, speakers and licences of the files the run trained on: from the checkpoint's
+`training_summary` where the run recorded one, else re-listed from the folder it records (`training_data`,
+`train_split`, `words`; `--data DIR` says where that folder is now). `--card-only` rewrites the card beside an
+existing shipped model and leaves its weights alone.
 
 Floating-point tensors are stored as fp16 (half the size; the model is rebuilt in fp32 when loaded).
 """
@@ -8,18 +14,20 @@ Floating-point tensors are stored as fp16 (half the size; the model is rebuilt i
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from vqaudio.data.summary import describe_summary, licences_for, summarize_training_files
 from vqaudio.models import count_parameters, decode_metadata_value, load_model, read_metadata
 
-DATA_LICENCES = {
-    "fsdd": "Free Spoken Digit Dataset, CC BY-SA 4.0",
-    "asterisk": "Asterisk PBX prompts, CC BY-SA 3.0 / CC BY 3.0",
-}
+log = logging.getLogger(__name__)
+
+_REPO_ROOT = Path(__file__).resolve().parents[3]  # src/vqaudio/train/publish.py -> the checkout
 
 
 def publish(source: Path, target: Path) -> Path:
@@ -31,11 +39,11 @@ def publish(source: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     save_file(small, str(target), metadata={**header, "stored_dtype": "float16"})
     reloaded = load_model(target)
-    spec = torch.full((1, model.config.n_freqs, 32), -40.0)
+    spec = torch.full((1, model.config.n_features, 32), -40.0)
     with torch.no_grad():
         drift = (reloaded(spec).reconstruction_db - model(spec).reconstruction_db).abs().max().item()
     target.with_suffix(".md").write_text(model_card(target, read_metadata(target), count_parameters(model), model))
-    print(f"published {target} ({target.stat().st_size / 1e6:.1f} MB; fp16 output drift {drift:.3f} dB)")
+    log.info("published %s (%.1f MB; fp16 output drift %.3f dB)", target, target.stat().st_size / 1e6, drift)
     return target
 
 
@@ -51,11 +59,83 @@ def _input_level(cfg: object) -> str:
     return f"every input scaled to {level:g} dBFS active speech level (the codec sends the gain and undoes it)"
 
 
-def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module) -> str:
+def _decoded(meta: dict, key: str) -> Any:
+    """A metadata value decoded from JSON (twice where it was JSON text stored as a JSON string)."""
+    value = decode_metadata_value(meta.get(key, "null"))
+    if isinstance(value, str) and value[:1] in "{[":
+        value = decode_metadata_value(value)
+    return value
+
+
+def _find_folder(recorded: str, data_root: Path | None) -> Path | None:
+    """`data_root` if given, else the recorded folder as given or relative to the checkout; None if absent."""
+    if data_root is not None:
+        return data_root if data_root.is_dir() else None
+    path = Path(recorded).expanduser()
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, _REPO_ROOT / path]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _total_seconds(files: list[Any]) -> float | None:
+    """Total duration of `files` from their headers (no decoding); None if any cannot be read."""
+    import soundfile as sf
+
+    try:
+        return sum(sf.info(str(f.path)).duration for f in files)
+    except (RuntimeError, OSError, ValueError):
+        return None
+
+
+def training_data_for_card(meta: dict, data_root: Path | None = None) -> tuple[dict[str, Any] | None, str]:
+    """(summary of the run's training files or None, where that summary came from) for a checkpoint's metadata.
+
+    The run's own `training_summary` when it recorded one; otherwise the files are re-listed from the folder it
+    records (`training_data`, `train_split`, `words`; found at `data_root` if given) as training lists them.
+    When neither is possible the summary is None and the note says why.
+    """
+    summary = _decoded(meta, "training_summary")
+    if isinstance(summary, dict):
+        return summary, "recorded by the training run"
+    recorded = _meta(meta, "training_data")
+    if not recorded:
+        return None, "not known: the checkpoint records neither its training files nor the folder they came from"
+    folder = _find_folder(recorded, data_root)
+    where = f"`{data_root}`" if data_root is not None else f"`{recorded}`"
+    if folder is None:
+        return None, (
+            f"not known: the run recorded no list of its files, and its folder {where} is not here to re-list "
+            "(rerun `python -m vqaudio.train.publish --card-only` with `--data DIR` where that folder is)"
+        )
+    split = _meta(meta, "train_split") or "train"
+    words = _decoded(meta, "words")
+    from vqaudio.data import speech_files  # reads no audio; only needed on this path
+
+    try:
+        files = speech_files(folder, split, words=words)
+    except ValueError as err:
+        return None, f"not known: the run recorded no list of its files, and re-listing {where} failed ({err})"
+    for_words = f" for the words {', '.join(map(str, words))}" if words else ""
+    note = (
+        f"re-derived from the folder {where} when this card was written (the run recorded no list of its files): "
+        f"its `{split}` split{for_words} as `vqaudio.data.speech_files` lists it, "
+        "assuming the folder is unchanged since training"
+    )
+    if _decoded(meta, "max_files"):
+        note += f"; the run kept at most {_decoded(meta, 'max_files')} of these files"
+    return summarize_training_files(files, _total_seconds(files)), note
+
+
+def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module, data_root: Path | None = None) -> str:
+    """The Markdown model card for the checkpoint at `path`, from its metadata, config and training data."""
     name = path.stem
     cfg = model.config
     bits = getattr(model, "latent_bits_per_second", None)
     values = getattr(model, "latent_values_per_second", None)
+    summary, source = training_data_for_card(meta, data_root)
+    recorded = _meta(meta, "training_data")
+    folder = f"`{recorded}`, split `{_meta(meta, 'train_split') or 'train'}`" if recorded else "folder not recorded"
+    trained_on = f"{folder}: {describe_summary(summary)}" if summary else folder
+    licences = "; ".join(licences_for(summary)) if summary else "not known (the training corpora are not known)"
     return f"""# {name}
 
 {_meta(meta, "description")}
@@ -67,9 +147,9 @@ def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module) 
 | parameters | {parameters:,} |
 | latent | {f"{bits:.0f} bit/s" if bits else "continuous"}, {values:.0f} values/s |
 | input level | {_input_level(cfg)} |
-| trained on | `{_meta(meta, "training_data")}`, split `{_meta(meta, "train_split")}` \
-(FSDD george, jackson, lucas, nicolas, theo; Asterisk fr_CA_f_June, it_IT_m_Carlo) |
-| data licences | {DATA_LICENCES["fsdd"]}; {DATA_LICENCES["asterisk"]} |
+| trained on | {trained_on} |
+| list of training files | {source} |
+| data licences | {licences} |
 | best epoch / step | {_meta(meta, "epoch")} / {_meta(meta, "step")} (validation loss {_meta(meta, "val/loss")}) |
 | stored | safetensors, fp16, config in the file's metadata (`vqaudio info {path.name}`) |
 
@@ -79,12 +159,45 @@ Measured quality on the validation speakers: `benchmarks/RESULTS.md`, with the c
 """
 
 
+def write_card(target: Path, data_root: Path | None = None) -> Path:
+    """(Re)write the .md card beside the shipped model `target`; its weights are only read. Returns the card."""
+    model = load_model(target)
+    card = target.with_suffix(".md")
+    card.write_text(model_card(target, read_metadata(target), count_parameters(model), model, data_root))
+    return card
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="trained weights, e.g. runs/NAME/best.safetensors")
-    parser.add_argument("target", type=Path, help="where the shipped copy goes")
+    parser.add_argument("target", type=Path, nargs="?", help="where the shipped copy goes")
+    parser.add_argument(
+        "--card-only",
+        action="store_true",
+        help="only rewrite the .md card beside SOURCE, an already shipped .safetensors (its weights are not touched)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the run's training folder is now, to re-list its files for the card when the checkpoint has no "
+        "training_summary (default: the folder the checkpoint records)",
+    )
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # a command: say what it wrote
+    if args.card_only:
+        if args.target is not None:
+            parser.error("--card-only takes one path: the shipped .safetensors whose card to rewrite")
+        if not args.source.is_file():
+            parser.error(f"--card-only: {args.source} not found; give a shipped .safetensors")
+        log.info("wrote %s", write_card(args.source, args.data))
+        return 0
+    if args.target is None:
+        parser.error("give SOURCE and TARGET (or --card-only SHIPPED.safetensors)")
     publish(args.source, args.target)
+    if args.data is not None:  # publish() wrote the card from the recorded folder; redo it from the one given
+        write_card(args.target, args.data)
     return 0
 
 
