@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from vqaudio.audio import log_magnitude
 from vqaudio.evaluation import finish_report, held_out_utterances
 from vqaudio.models import load_model
 
@@ -23,11 +22,10 @@ from vqaudio.models import load_model
 def stage_counts(model: torch.nn.Module, waves: list[torch.Tensor]) -> torch.Tensor:
     """(n_stages, K) histogram of the codes the model picks over all waves."""
     cfg = model.config
-    stft = cfg.stft
     counts = torch.zeros(cfg.n_stages, cfg.codebook_size, dtype=torch.long)
     with torch.inference_mode():
         for wave in waves:
-            codes = model.encode(log_magnitude(wave[None], stft, floor_db=cfg.floor_db))
+            codes = model.encode(cfg.front_end.features(wave[None]))
             codes = codes.reshape(-1, cfg.n_stages) if cfg.n_stages > 1 else codes.reshape(-1, 1)
             for stage in range(cfg.n_stages):
                 valid = codes[:, stage][codes[:, stage] >= 0]

@@ -38,7 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `baselines` lives beside this script
 
 from baselines import CodedAudio, codec2_code, has_codec2, has_opus, opus_code
-from vqaudio.audio import istft, stft
+from vqaudio.audio import stft
 from vqaudio.bitstream import read_vqa
 from vqaudio.data import Utterance
 from vqaudio.evaluation import finish_report, held_out_utterances
@@ -144,8 +144,8 @@ def score_true_phase(codec: Codec, bitrate: float, utterances: Sequence[Utteranc
             raise SystemExit(f"--true-phase needs mono {codec.sample_rate} Hz utterances, got {utt.name}")
         header, codes = read_vqa(codec.encode(utt.wave, utt.sample_rate, bitrate=bitrate))
         true = stft(torch.from_numpy(np.ascontiguousarray(utt.wave, dtype=np.float32)), codec.stft)
-        magnitude = torch.pow(10.0, codec.decoded_db(codes[0])[:, : true.shape[-1]] / 20.0)
-        wave = istft(torch.polar(magnitude, torch.angle(true)), codec.stft, length=utt.wave.size).numpy()
+        decoded = codec.decoded_db(codes[0])[:, : true.shape[-1]]
+        wave = codec.front_end.to_wave(decoded, utt.wave.size, phase=true).numpy()
         scores.add(utt.wave, wave * np.float32(10.0 ** (-header.gains_db()[0] / 20.0)))
     return {
         "system": f"vqaudio-{int(bitrate + 0.5)}-truephase",

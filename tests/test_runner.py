@@ -163,3 +163,39 @@ def test_reconstructor_from_pretrained_loads_the_shipped_default() -> None:
         pytest.skip("no shipped reconstruct-vqvae-8k in this build")
     rec = Reconstructor.from_pretrained(griffin_lim_iters=1)
     assert rec.model_type == "vqvae" and rec.sample_rate == 8000
+
+
+class _TwoStems(Pipeline):
+    """A pipeline with two outputs per input: the input and its negation (stand-in for a separator)."""
+
+    model_types = ("vae",)
+
+    def process(self, mono: torch.Tensor) -> torch.Tensor:
+        return torch.stack([mono, -mono])
+
+
+def test_several_outputs_come_first_for_every_input_shape_and_rate() -> None:
+    stems = _TwoStems(tiny("vae"))
+    wave = synth_speech(0.3, 8000, seed=3)
+    assert stems(wave, 8000).shape == (2, wave.size)
+    stereo = np.stack([wave, 0.5 * wave])
+    out = stems(stereo, 16000)  # resampled to 8 kHz and back, per stem
+    assert out.shape == (2, 2, wave.size)
+    batch = torch.from_numpy(stereo)[None].repeat(3, 1, 1)
+    out = stems(batch, 8000)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 3, 2, wave.size)
+    torch.testing.assert_close(out[1], -batch)
+
+
+def test_runner_memory_is_one_chunk_whatever_the_length() -> None:
+    runner = ChunkedRunner(LogMagnitudeFrontEnd(CFG), chunk_frames=64, context_frames=8, griffin_lim_iters=1)
+    seen: list[int] = []
+
+    def record(features: torch.Tensor) -> torch.Tensor:
+        seen.append(features.shape[-1])
+        return features
+
+    wave = torch.from_numpy(synth_speech(20.0, 8000, seed=6))
+    out = runner.run(wave, record, use_input_phase=False)
+    assert out.shape == wave.shape and torch.isfinite(out).all()
+    assert max(seen) == 64 + 2 * 8 and len(seen) == -(-num_frames(wave.shape[-1], CFG) // 64)

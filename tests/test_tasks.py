@@ -1,0 +1,53 @@
+"""Training tasks: every recipe names a task that can train its model; tasks own the loss, models only output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vqaudio.models import build_model
+from vqaudio.train import load_recipe
+from vqaudio.train.tasks import TASKS, CodecTask, ReconstructTask, build_task, default_task
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_every_recipe_names_a_task_that_trains_its_model(path: Path) -> None:
+    recipe = load_recipe(path)
+    task = build_task(recipe.task or default_task(recipe.model_type))
+    task.check_model(recipe.model_type)  # raises if the pairing is wrong
+    model = build_model(recipe.model_type, recipe.model)
+    wave = torch.randn(2, 2000) * 0.1
+    inputs, targets = task.features(model, wave)
+    assert inputs.shape[-2] == model.config.n_features
+    loss, parts = task.loss(model, model(inputs), targets)
+    assert loss.ndim == 0 and torch.isfinite(loss) and "recon" in parts
+
+
+def test_wrong_pairings_and_names_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match=r"task 'codec' trains models of type vqvae.*'vae'"):
+        CodecTask().check_model("vae")
+    with pytest.raises(ValueError, match="unknown task 'denoise-later'"):
+        build_task("denoise-later")
+    with pytest.raises(ValueError, match="no default task"):
+        default_task("something")
+    assert set(TASKS) == {"reconstruct", "codec", "envelope"}
+
+
+def test_vae_loss_weighs_the_kl_by_the_config() -> None:
+    torch.manual_seed(0)
+    small = {"hidden_channels": 8, "n_res_blocks": 0, "latent_dim": 4, "n_downsample": 1}
+    wave = torch.randn(2, 1600) * 0.1
+    losses = []
+    for kl_weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = build_model("vae", {**small, "kl_weight": kl_weight}).eval()
+        inputs, targets = ReconstructTask().features(model, wave)
+        out = model(inputs)
+        loss, parts = ReconstructTask().loss(model, out, targets)
+        losses.append((float(loss), float(parts["recon"]), float(parts["kl"])))
+    (plain, recon0, _), (weighted, recon1, kl) = losses
+    assert plain == pytest.approx(recon0) and weighted == pytest.approx(recon1 + kl) and kl > 0
