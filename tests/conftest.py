@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -21,3 +22,12 @@ def shared_data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real recordings not found at {path} (set VQAUDIO_SHARED_DATA)")
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test on one torch thread (results and timings that do not depend on the machine's cores)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -17,12 +17,7 @@ from vqaudio.train.tasks import EnvelopeTask
 TINY = {"hidden_channels": 16, "n_res_blocks": 1, "latent_dim": 4, "codebook_size": 8, "n_stages": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def make(**overrides: object) -> EnvelopeVQVAE:

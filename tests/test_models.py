@@ -32,13 +32,7 @@ TINY_VQ = {**TINY, "codebook_size": 32}
 ARCHS = ["conv1d", "conv2d"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convs run fastest on one thread, and the test machine is shared."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def formant_spectrogram(batch: int = 4, n_frames: int = 32, seed: int = 0) -> torch.Tensor:

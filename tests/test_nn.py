@@ -10,14 +10,7 @@ import torch
 from vqaudio.nn import NORMS, Downsample, ResidualBlock, SqueezeExcite, Upsample, conv
 from vqaudio.nn.conv import activation, group_count
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convs run fastest on one thread, and the test machine is shared."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _input(dims: int, channels: int = 16, length: int = 12, seed: int = 0) -> torch.Tensor:

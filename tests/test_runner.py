@@ -26,12 +26,7 @@ from vqaudio.pipelines.base import Pipeline
 CFG = STFTConfig()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def frame_errors_db(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:

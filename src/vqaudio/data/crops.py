@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import soxr
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from vqaudio.audio.level import scale_to_level
 from vqaudio.data.base import SpeechFile
 from vqaudio.data.loading import OnError, as_path, load_waves
+from vqaudio.data.rng import WorkerGenerator
 
 __all__ = ["WaveformCropDataset", "crop_offsets"]
 
@@ -92,8 +93,7 @@ class WaveformCropDataset(Dataset):
         self._lengths = lengths
         self._data = np.concatenate([w for _, w in loaded]) if len(loaded) > 1 else loaded[0][1]
         self._fixed: np.ndarray | None = None if self.random_crops else self._fixed_offsets()
-        self._rng: np.random.Generator | None = None
-        self._rng_key: tuple[int, int] | None = None
+        self._worker_rng = WorkerGenerator(self.seed)
 
     @property
     def paths(self) -> list[Path]:
@@ -189,14 +189,4 @@ class WaveformCropDataset(Dataset):
         return offset
 
     def _generator(self) -> np.random.Generator:
-        """This process's RNG, made on first use in each DataLoader worker (and each DDP rank)."""
-        info = get_worker_info()
-        worker_seed = -1 if info is None else int(info.seed)
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        rank = torch.distributed.get_rank() if distributed else 0
-        key = (worker_seed, rank)
-        if self._rng is None or self._rng_key != key:
-            entropy = [self.seed, rank] + ([] if info is None else [int(info.id), worker_seed % 2**63])
-            self._rng = np.random.default_rng(np.random.SeedSequence(entropy))
-            self._rng_key = key
-        return self._rng
+        return self._worker_rng()

@@ -29,8 +29,12 @@ def load_waves(
     on_error: OnError = "warn",
     progress: bool | None = None,
     desc: str = "loading audio",
+    channels: int | None = None,
 ) -> list[tuple[int, np.ndarray]]:
     """(index into `files`, mono float32 wave at `sample_rate`) for every file that loads.
+
+    `channels` = C keeps the channels, (C, T), and requires exactly C: a file with another count is a ValueError
+    either way (it is the wrong kind of file, not a broken one).
 
     Real corpora hold the odd broken file (the shared Asterisk ru_RU `is.flac` is a 114-byte header):
     with on_error="warn" such files are skipped with one warning naming them, so one bad file does
@@ -48,12 +52,15 @@ def load_waves(
     failed: list[str] = []
     for i, item in enumerate(tqdm(files, desc=desc, unit="file", disable=disable, leave=False)):
         try:
-            wave, _ = load(as_path(item), sample_rate=int(sample_rate), mono=True)
+            wave, _ = load(as_path(item), sample_rate=int(sample_rate), mono=channels is None)
         except AudioError as err:
             if on_error == "raise":
                 raise
             failed.append(str(err))
             continue
+        if channels is not None and (wave.ndim != 2 or wave.shape[0] != channels):
+            found = 1 if wave.ndim == 1 else wave.shape[0]
+            raise ValueError(f"{as_path(item)}: has {found} channel(s), expected {channels}")
         loaded.append((i, np.ascontiguousarray(wave, dtype=np.float32)))
     if not loaded:
         raise ValueError(f"none of the {len(files)} audio files could be loaded; first error: {failed[0]}")

@@ -21,19 +21,17 @@ and epochs differ, and a seeded run repeats.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
-from tqdm import tqdm
+from torch.utils.data import Dataset
 
-from vqaudio.audio.io import AudioError, load
 from vqaudio.audio.level import active_level_db, gain_to_level_db
 from vqaudio.data.base import SpeechFile
 from vqaudio.data.loading import OnError, as_path, load_waves
+from vqaudio.data.rng import WorkerGenerator
 from vqaudio.data.transforms import RandomCrop, Transform, apply_transform
 
 __all__ = ["MixtureDataset", "MusicRemixDataset", "NoisySpeechDataset", "load_stereo", "snr_gain"]
@@ -105,8 +103,7 @@ class MixtureDataset(Dataset):
         self.fixed = bool(fixed)
         self.seed = int(seed)
         self.level_dbfs = None if level_dbfs is None else _check_range("level_dbfs", level_dbfs, high=0.0)
-        self._rng: np.random.Generator | None = None
-        self._rng_key: tuple[int, int] | None = None
+        self._worker_rng = WorkerGenerator(self.seed)
 
     def __len__(self) -> int:
         return self.length
@@ -152,17 +149,7 @@ class MixtureDataset(Dataset):
         return self._generator()
 
     def _generator(self) -> np.random.Generator:
-        """This process's RNG, made on first use in each DataLoader worker (and each DDP rank)."""
-        info = get_worker_info()
-        worker_seed = -1 if info is None else int(info.seed)
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        rank = torch.distributed.get_rank() if distributed else 0
-        key = (worker_seed, rank)
-        if self._rng is None or self._rng_key != key:
-            entropy = [self.seed, rank] + ([] if info is None else [int(info.id), worker_seed % 2**63])
-            self._rng = np.random.default_rng(np.random.SeedSequence(entropy))
-            self._rng_key = key
-        return self._rng
+        return self._worker_rng()
 
 
 def snr_gain(speech: np.ndarray, noise: np.ndarray, snr_db: float, sample_rate: int) -> float:
@@ -313,7 +300,7 @@ class MusicRemixDataset(MixtureDataset):
 
 
 def load_stereo(
-    files: Sequence[str | Path],
+    files: Sequence[Path | str],
     sample_rate: int,
     on_error: OnError = "warn",
     progress: bool | None = None,
@@ -321,35 +308,13 @@ def load_stereo(
 ) -> list[tuple[int, np.ndarray]]:
     """(index into `files`, (2, T) float32 wave at `sample_rate`) for every file that loads, like `load_waves`.
 
-    Undecodable files are skipped with one warning (on_error="warn") or raise AudioError ("raise"); a file that
-    decodes but is not stereo raises ValueError either way: it is the wrong kind of file, not a broken one.
+    A file that decodes but is not stereo raises ValueError: music stems need the accompaniment on the left channel
+    and the vocals on the right (as MIR-1K).
     """
-    if on_error not in ("warn", "raise"):
-        raise ValueError(f"on_error must be 'warn' or 'raise', got {on_error!r}")
-    sample_rate = _positive_int("sample_rate", sample_rate)
-    if not files:
-        raise ValueError("no audio files given (empty list); check the folder and split")
-    disable = (None if len(files) >= _PROGRESS_MIN_FILES else True) if progress is None else not progress
-    loaded: list[tuple[int, np.ndarray]] = []
-    failed: list[str] = []
-    for i, item in enumerate(tqdm(files, desc=desc, unit="file", disable=disable, leave=False)):
-        path = as_path(item)
-        try:
-            wave, _ = load(path, sample_rate=sample_rate, mono=False)
-        except AudioError as err:
-            if on_error == "raise":
-                raise
-            failed.append(str(err))
-            continue
-        if wave.shape[0] != 2:
-            raise ValueError(
-                f"{path}: has {wave.shape[0]} channel(s); music stems need stereo files with the accompaniment "
-                "on the left channel and the vocals on the right (as MIR-1K)"
-            )
-        loaded.append((i, np.ascontiguousarray(wave, dtype=np.float32)))
-    if not loaded:
-        raise ValueError(f"none of the {len(files)} audio files could be loaded; first error: {failed[0]}")
-    if failed:
-        shown = "; ".join(failed[:5]) + (f"; ... and {len(failed) - 5} more" if len(failed) > 5 else "")
-        warnings.warn(f"skipped {len(failed)} of {len(files)} audio files that cannot be loaded: {shown}", stacklevel=3)
-    return loaded
+    rate = _positive_int("sample_rate", sample_rate)
+    try:
+        return load_waves(files, rate, on_error, progress, desc, channels=2)
+    except ValueError as err:
+        if "channel(s)" not in str(err):
+            raise
+        raise ValueError(f"{err}: music stems need stereo files, accompaniment left and vocals right (MIR-1K)") from err
