@@ -6,10 +6,17 @@ from vqaudio.data.base import SpeechFile, Split, stable_fraction
 from vqaudio.data.crops import WaveformCropDataset, crop_offsets
 from vqaudio.data.fsdd import FSDD_SPLIT
 from vqaudio.data.loading import load_waves
-from vqaudio.data.mixture import MixtureDataset, MusicRemixDataset, NoisySpeechDataset, load_stereo, snr_gain
+from vqaudio.data.mixture import (
+    BandLimited,
+    MixtureDataset,
+    MusicRemixDataset,
+    NoisySpeechDataset,
+    load_stereo,
+    snr_gain,
+)
 from vqaudio.data.prompts import ASTERISK_SPLIT, NONSPEECH_PROMPTS
 from vqaudio.data.sources import NOISE_VAL_NAMES, music_clips, noise_files, noise_split
-from vqaudio.data.speech import detect_layout, speech_files
+from vqaudio.data.speech import DEFAULT_SPEECH_CORPORA, SPEECH_CORPORA, detect_layout, speech_files
 from vqaudio.data.synth import SynthVoice, synth_corpus, synth_speech, synth_voices
 from vqaudio.data.transforms import (
     Compose,
@@ -25,9 +32,12 @@ from vqaudio.data.utterances import Utterance, join_utterances
 
 __all__ = [
     "ASTERISK_SPLIT",
+    "DEFAULT_SPEECH_CORPORA",
     "FSDD_SPLIT",
     "NOISE_VAL_NAMES",
     "NONSPEECH_PROMPTS",
+    "SPEECH_CORPORA",
+    "BandLimited",
     "Compose",
     "FixedCrop",
     "MixtureDataset",

@@ -41,7 +41,7 @@ class SpeechFile:
 
     path: Path
     speaker: str
-    corpus: str  # "fsdd", "asterisk", "speech_commands", "folder"
+    corpus: str  # "fsdd", "asterisk", "librispeech", "gcompris", "speech_commands", "folder"
     word: str | None = None
     split: str | None = None
 

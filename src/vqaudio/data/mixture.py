@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 from torch.utils.data import Dataset
 
@@ -34,7 +35,7 @@ from vqaudio.data.loading import OnError, as_path, load_waves
 from vqaudio.data.rng import WorkerGenerator
 from vqaudio.data.transforms import RandomCrop, Transform, apply_transform
 
-__all__ = ["MixtureDataset", "MusicRemixDataset", "NoisySpeechDataset", "load_stereo", "snr_gain"]
+__all__ = ["BandLimited", "MixtureDataset", "MusicRemixDataset", "NoisySpeechDataset", "load_stereo", "snr_gain"]
 
 _TINY_POWER = 1e-12  # -120 dBFS: a noise crop below this is digital silence, nothing to scale to an SNR
 _PEAK_LIMIT = 1.0 - 1e-6  # a little under 1, so float32 rounding of the scaled sum cannot land above 1
@@ -318,3 +319,47 @@ def load_stereo(
         if "channel(s)" not in str(err):
             raise
         raise ValueError(f"{err}: music stems need stereo files, accompaniment left and vocals right (MIR-1K)") from err
+
+
+class BandLimited(Dataset):
+    """A mixture dataset whose items are, with probability `prob`, band-limited to `band_rate` / 2 Hz.
+
+    Every stem goes down to `band_rate` and back up (soxr), and the mixture is their sum again: a wideband model
+    trained on some of these also meets telephone-band speech (8 kHz recordings resampled up carry nothing above
+    4 kHz) in training, noise included. Draws follow the wrapped dataset's rules: per item for a fixed set,
+    per worker otherwise.
+    """
+
+    def __init__(self, dataset: MixtureDataset, prob: float, band_rate: int = 8000) -> None:
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"BandLimited: prob must lie in [0, 1], got {prob}")
+        if not 0 < band_rate < dataset.sample_rate:
+            raise ValueError(f"BandLimited: band_rate must lie below the dataset's {dataset.sample_rate} Hz")
+        self.dataset = dataset
+        self.prob = float(prob)
+        self.band_rate = int(band_rate)
+        self.stem_names = dataset.stem_names
+        self._worker_rng = WorkerGenerator(dataset.seed + 7919)  # its own stream: the mixtures' draws stay as they are
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mixture, stems = self.dataset[i]
+        fixed = self.dataset.fixed
+        rng = np.random.default_rng(np.random.SeedSequence([self.dataset.seed, i, 1])) if fixed else self._worker_rng()
+        if self.prob == 0.0 or rng.random() >= self.prob:
+            return mixture, stems
+        rate, n = self.dataset.sample_rate, stems.shape[-1]
+        limited = np.stack(
+            [
+                _fit(soxr.resample(soxr.resample(s, rate, self.band_rate), self.band_rate, rate), n)
+                for s in stems.numpy()
+            ]
+        ).astype(np.float32)
+        out = torch.from_numpy(limited)
+        return out.sum(0), out
+
+
+def _fit(wave: np.ndarray, n: int) -> np.ndarray:
+    return wave[:n] if wave.size >= n else np.pad(wave, (0, n - wave.size))

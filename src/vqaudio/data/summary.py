@@ -22,7 +22,7 @@ __all__ = [
     "summarize_training_files",
 ]
 
-# Corpus name (SpeechFile.corpus, or one recognised from the path of a plain folder) -> its licence,
+# Corpus name (SpeechFile.corpus, as `speech_files` names every corpus it reads) -> its licence,
 # as ../shared/data/README.md gives them.
 CORPUS_LICENCES: dict[str, str] = {
     "fsdd": "Free Spoken Digit Dataset, CC BY-SA 4.0",
@@ -39,12 +39,16 @@ CORPUS_TITLES: dict[str, str] = {
     "gcompris": "GCompris voices",
     "folder": "other recordings",
 }
-# Corpora read through the generic folder layout, recognised by a folder of this name in the file's path.
+# Before LibriSpeech and GCompris had readers of their own they were listed as plain folders; a "folder" file
+# (a summary re-listed from an old run's records, or a copy named so) is still recognised by a folder in its path.
 _FOLDER_CORPORA = ("librispeech", "gcompris")
 
 
 def corpus_of(file: SpeechFile) -> str:
-    """The file's corpus; for the generic "folder" layout, a known corpus named by a folder in its path."""
+    """The file's corpus as its reader named it.
+
+    A plain-folder file under a `librispeech/` or `gcompris/` folder counts as that corpus, so its licence is found.
+    """
     if file.corpus != "folder":
         return file.corpus
     parts = {part.lower() for part in Path(file.path).parts[:-1]}
