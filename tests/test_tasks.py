@@ -20,8 +20,9 @@ def test_every_recipe_names_a_task_that_trains_its_model(path: Path) -> None:
     task = build_task(recipe.task or default_task(recipe.model_type))
     task.check_model(recipe.model_type)  # raises if the pairing is wrong
     model = build_model(recipe.model_type, recipe.model)
-    wave = torch.randn(2, 2000) * 0.1
-    inputs, targets = task.features(model, wave)
+    wave = torch.randn(2, 4000) * 0.1
+    batch = (wave, torch.stack([0.8 * wave, 0.2 * wave], dim=1)) if task.name == "denoise" else wave
+    inputs, targets = task.features(model, batch)
     assert inputs.shape[-2] == model.config.n_features
     loss, parts = task.loss(model, model(inputs), targets)
     assert loss.ndim == 0 and torch.isfinite(loss) and "recon" in parts
@@ -30,11 +31,12 @@ def test_every_recipe_names_a_task_that_trains_its_model(path: Path) -> None:
 def test_wrong_pairings_and_names_are_clear_errors() -> None:
     with pytest.raises(ValueError, match=r"task 'codec' trains models of type vqvae.*'vae'"):
         CodecTask().check_model("vae")
-    with pytest.raises(ValueError, match="unknown task 'denoise-later'"):
-        build_task("denoise-later")
+    with pytest.raises(ValueError, match="unknown task 'separate-later'"):
+        build_task("separate-later")
     with pytest.raises(ValueError, match="no default task"):
         default_task("something")
-    assert set(TASKS) == {"reconstruct", "codec", "envelope"}
+    assert set(TASKS) == {"reconstruct", "codec", "envelope", "denoise"}
+    assert default_task("vqunet") == "denoise"
 
 
 def test_vae_loss_weighs_the_kl_by_the_config() -> None:

@@ -8,11 +8,22 @@ from torch import nn
 
 from vqaudio.models.config import FramedConfig, VAEConfig, VQVAEConfig
 from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
+from vqaudio.models.unet import VQUNet, VQUNetConfig
 from vqaudio.models.vae import VAE
 from vqaudio.models.vqvae import VQVAE
 
-MODEL_TYPES: dict[str, type[nn.Module]] = {"vqvae": VQVAE, "vae": VAE, "envelope-vqvae": EnvelopeVQVAE}
-CONFIG_TYPES: dict[str, type[Any]] = {"vqvae": VQVAEConfig, "vae": VAEConfig, "envelope-vqvae": EnvelopeVQVAEConfig}
+MODEL_TYPES: dict[str, type[nn.Module]] = {
+    "vqvae": VQVAE,
+    "vae": VAE,
+    "envelope-vqvae": EnvelopeVQVAE,
+    "vqunet": VQUNet,
+}
+CONFIG_TYPES: dict[str, type[Any]] = {
+    "vqvae": VQVAEConfig,
+    "vae": VAEConfig,
+    "envelope-vqvae": EnvelopeVQVAEConfig,
+    "vqunet": VQUNetConfig,
+}
 
 
 ConfigLike = dict[str, Any] | FramedConfig | None

@@ -7,7 +7,16 @@ chunks of STFT frames with context, phase carried across chunk joins, bounded me
 from vqaudio.pipelines.base import Pipeline, pipelines_for
 from vqaudio.pipelines.ceiling import TrueMagnitudeGriffinLim
 from vqaudio.pipelines.codec import Codec
+from vqaudio.pipelines.denoise import Denoiser
 from vqaudio.pipelines.reconstruct import Reconstructor
 from vqaudio.pipelines.runner import ChunkedRunner
 
-__all__ = ["ChunkedRunner", "Codec", "Pipeline", "Reconstructor", "TrueMagnitudeGriffinLim", "pipelines_for"]
+__all__ = [
+    "ChunkedRunner",
+    "Codec",
+    "Denoiser",
+    "Pipeline",
+    "Reconstructor",
+    "TrueMagnitudeGriffinLim",
+    "pipelines_for",
+]

@@ -21,8 +21,16 @@ class DataConfig:
     batch_size: int = 32
     num_workers: int = 0
     words: list[str] | None = None  # Speech Commands word filter, e.g. ["right"]
+    # Which corpora of a speech root (../shared/data/speech): a list of names, "all", or None = FSDD + Asterisk.
+    corpora: list[str] | str | None = None
     max_files: int | None = None  # cap per split, for quick runs and tests
     speed_perturb: float = 0.0  # training crops at a random speed in [1 - s, 1 + s] (pitch and formants move)
+    # Mixtures (the denoise task): speech from `root` + noise from `noise`, at a drawn SNR and overall level.
+    noise: str | None = None  # folder of noise recordings (../shared/data/noise); `vqaudio train --noise` sets it
+    noise_names: list[str] | None = None  # keep only these recordings (file stems), e.g. [white-noise]
+    snr_db: list[float] = field(default_factory=lambda: [-5.0, 20.0])
+    level_dbfs: list[float] | None = field(default_factory=lambda: [-35.0, -15.0])
+    band_limit_prob: float = 0.0  # share of training mixtures band-limited to 4 kHz, as telephone speech is
 
 
 @dataclass
@@ -46,6 +54,7 @@ class TrainerConfig:
     max_minutes: float | None = None  # wall-clock budget; stops cleanly and keeps the best checkpoint
     patience: int = 8  # early stopping on val/loss, in validation rounds
     val_every_n_epochs: int = 1
+    val_every_n_steps: int | None = None  # also validate (and keep the best weights) every N training steps
     accelerator: str = "auto"
     devices: int | str = 1
     num_nodes: int = 1

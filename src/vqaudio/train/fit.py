@@ -98,6 +98,7 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
         "training_data": str(recipe.data.root),
         "train_split": "train",
         "words": recipe.data.words,
+        "corpora": recipe.data.corpora,
         **_training_summary(datamodule),
     }
     callbacks: list[L.Callback] = [
@@ -125,7 +126,8 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
         strategy=t.strategy,
         precision=t.precision,
         gradient_clip_val=recipe.optim.grad_clip or None,
-        check_val_every_n_epoch=t.val_every_n_epochs,
+        check_val_every_n_epoch=None if t.val_every_n_steps else t.val_every_n_epochs,
+        val_check_interval=t.val_every_n_steps,
         log_every_n_steps=t.log_every_n_steps,
         callbacks=callbacks,
         logger=loggers,

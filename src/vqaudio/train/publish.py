@@ -111,7 +111,7 @@ def training_data_for_card(meta: dict, data_root: Path | None = None) -> tuple[d
     from vqaudio.data import speech_files  # reads no audio; only needed on this path
 
     try:
-        files = speech_files(folder, split, words=words)
+        files = speech_files(folder, split, words=words, corpora=_decoded(meta, "corpora"))
     except ValueError as err:
         return None, f"not known: the run recorded no list of its files, and re-listing {where} failed ({err})"
     for_words = f" for the words {', '.join(map(str, words))}" if words else ""

@@ -19,12 +19,21 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from vqaudio.data import SpeechFile, WaveformCropDataset, speech_files
+from vqaudio.data import BandLimited, NoisySpeechDataset, SpeechFile, WaveformCropDataset, noise_files, speech_files
 from vqaudio.models.autoencoder import AutoencoderOutput
 from vqaudio.train.config import DataConfig
 from vqaudio.train.losses import frame_weighted_mse, loudest_frames, spectral_reconstruction_loss
 
-__all__ = ["TASKS", "CodecTask", "EnvelopeTask", "ReconstructTask", "Task", "build_task", "default_task"]
+__all__ = [
+    "TASKS",
+    "CodecTask",
+    "DenoiseTask",
+    "EnvelopeTask",
+    "ReconstructTask",
+    "Task",
+    "build_task",
+    "default_task",
+]
 
 
 class Task(ABC):
@@ -78,8 +87,8 @@ class _SpeechCropsTask(Task):
     ) -> tuple[Dataset, Dataset]:
         if not data.root:
             raise ValueError("no training data given: pass --data DIR or set data.root in the recipe")
-        train_files = _spread(speech_files(data.root, "train", words=data.words), data.max_files)
-        val_files = _spread(speech_files(data.root, "val", words=data.words), data.max_files)
+        train_files = _spread(_speech_files(data, "train"), data.max_files)
+        val_files = _spread(_speech_files(data, "val"), data.max_files)
         if not train_files or not val_files:
             raise ValueError(
                 f"{data.root}: need files in both splits, found {len(train_files)} train and {len(val_files)} val"
@@ -120,19 +129,25 @@ class ReconstructTask(_SpeechCropsTask):
     model_types = ("vqvae", "vae")
 
     def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        cfg = model.config
-        recon = spectral_reconstruction_loss(
-            output.normalized,
-            model.normalize(targets),
-            cfg.norm_mean,
-            cfg.norm_std,
-            cfg.recon_l1_weight,
-            cfg.recon_compressed_weight,
-            cfg.compression_power,
-        )
-        weights = {"vq": 1.0, "kl": getattr(cfg, "kl_weight", 1.0)}
-        total = recon + sum(weights[name] * value for name, value in output.aux_losses.items())
-        return total, {"recon": recon, **output.aux_losses}
+        return spectral_loss(model, output, targets)
+
+
+def spectral_loss(model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """Normalised dB MSE (+ L1, + compressed magnitude; the model config's recon_* weights) + the bottleneck's own
+    terms (VQ loss at weight 1, KL at the config's kl_weight)."""
+    cfg = model.config
+    recon = spectral_reconstruction_loss(
+        output.normalized,
+        model.normalize(targets),
+        cfg.norm_mean,
+        cfg.norm_std,
+        cfg.recon_l1_weight,
+        cfg.recon_compressed_weight,
+        cfg.compression_power,
+    )
+    weights = {"vq": 1.0, "kl": getattr(cfg, "kl_weight", 1.0)}
+    total = recon + sum(weights[name] * value for name, value in output.aux_losses.items())
+    return total, {"recon": recon, **output.aux_losses}
 
 
 class CodecTask(ReconstructTask):
@@ -166,8 +181,68 @@ class EnvelopeTask(_SpeechCropsTask):
         return with_grad, parts
 
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ReconstructTask, CodecTask, EnvelopeTask)}
-_DEFAULT_TASK = {"vqvae": "reconstruct", "vae": "reconstruct", "envelope-vqvae": "envelope"}
+class DenoiseTask(Task):
+    """Noisy speech in, clean speech out: speech of `data.root` mixed with noise of `data.noise` on the fly at an SNR
+    drawn in `data.snr_db` and an overall level in `data.level_dbfs` (validation mixtures fixed by the seed), a share
+    `data.band_limit_prob` of training mixtures band-limited to 4 kHz. Loss: on the clean speech's features, as
+    `reconstruct` (normalised dB MSE + the compressed-magnitude term, weights from the model config) + the VQ loss.
+    """
+
+    name = "denoise"
+    model_types = ("vqunet",)
+
+    def datasets(
+        self, data: DataConfig, sample_rate: int, seed: int, level_db: float | None
+    ) -> tuple[Dataset, Dataset]:
+        if not data.root or not data.noise:
+            raise ValueError(
+                "denoise training needs speech and noise: pass --data DIR --noise DIR (data.root, data.noise)"
+            )
+        crop = round(data.crop_seconds * sample_rate)
+        common: dict[str, Any] = {
+            "snr_db": tuple(data.snr_db),
+            "level_dbfs": None if data.level_dbfs is None else tuple(data.level_dbfs),
+            "seed": seed,
+        }
+        sets = []
+        for split, fixed, per_file in (("train", False, data.crops_per_file), ("val", True, data.val_crops_per_file)):
+            speech = _spread(_speech_files(data, split), data.max_files)
+            # noise_names picks recordings for both splits (the reference trains and scores on white noise)
+            noise = noise_files(data.noise, split) if data.noise_names is None else _named(data.noise, data.noise_names)
+            if not speech or not noise:
+                raise ValueError(f"{split}: found {len(speech)} speech files under {data.root} and {len(noise)} noise "
+                                 f"files under {data.noise}; need both")  # fmt: skip
+            mixtures = NoisySpeechDataset(
+                speech, noise, sample_rate, crop, fixed=fixed, length=len(speech) * per_file, **common
+            )
+            sets.append(BandLimited(mixtures, data.band_limit_prob) if not fixed and data.band_limit_prob else mixtures)
+        return sets[0], sets[1]
+
+    def waves(self, batch: Any) -> tuple[Tensor, Tensor]:
+        mixture, stems = batch
+        return mixture, stems[:, 0]  # stems: (speech, noise)
+
+    def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return spectral_loss(model, output, targets)
+
+
+def _speech_files(data: DataConfig, split: str) -> list[SpeechFile]:
+    """The speech files of a split of data.root, restricted to data.corpora (None: FSDD + Asterisk of a speech root)."""
+    return speech_files(data.root, split, words=data.words, corpora=data.corpora)  # type: ignore[arg-type]
+
+
+def _named(folder: str, names: list[str]) -> list[Any]:
+    """The noise recordings of `folder` (either split) whose file stem is one of `names`; unknown names are an error."""
+    paths = noise_files(folder, "all")
+    kept = [p for p in paths if p.stem in set(names)]
+    missing = sorted(set(names) - {p.stem for p in kept})
+    if missing:
+        raise ValueError(f"noise recordings {missing} not found among {sorted(p.stem for p in paths)}")
+    return kept
+
+
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ReconstructTask, CodecTask, EnvelopeTask, DenoiseTask)}
+_DEFAULT_TASK = {"vqvae": "reconstruct", "vae": "reconstruct", "envelope-vqvae": "envelope", "vqunet": "denoise"}
 
 
 def default_task(model_type: str) -> str:

@@ -1,0 +1,270 @@
+"""VQ U-Net for denoising: a U-Net on dB STFT magnitudes, squeeze-and-excitation at every stage, a vector quantizer
+(or FSQ) at the bottleneck, skip connections around it (the design of ../shared/reference/vqvae-unet-se-denoising.txt).
+
+Input: the noisy mixture's dB magnitude (..., F, N) from `config.front_end`. Output, `output`:
+- "mapping" (the reference): the clean dB magnitude, predicted directly;
+- "mask": a bounded gain in dB on the noisy magnitude, mask_min_db * (1 - sigmoid(logit)), so the model can only
+  attenuate (never add what is not in the mixture) by at most -mask_min_db dB. With the mixture's phase this is the
+  usual spectral-masking enhancer, and it keeps speech the model is unsure of instead of inventing it.
+
+architecture "conv1d" treats the F bins as channels and convolves over time (fast: tens of times real time on one
+CPU thread at 16 kHz); "conv2d" treats the spectrogram as an image and halves frequency and time at each stage
+(the reference). Losses live in the training task (train/tasks.py: DenoiseTask).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vqaudio.audio import LogMagnitudeFrontEnd
+from vqaudio.models.autoencoder import AutoencoderOutput
+from vqaudio.models.config import ARCHITECTURES, FramedConfig, check_input_level
+from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
+from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
+from vqaudio.nn.resample import UPSAMPLE_MODES
+from vqaudio.quantize.fsq import FSQ
+from vqaudio.quantize.vq import VectorQuantizer
+
+__all__ = ["BOTTLENECKS", "OUTPUTS", "VQUNet", "VQUNetConfig"]
+
+BOTTLENECKS = ("vq", "fsq", "none")
+OUTPUTS = ("mask", "mapping")
+
+
+@dataclass
+class VQUNetConfig(FramedConfig):
+    """Config of VQUNet (plain types, YAML-friendly, stored in checkpoints).
+
+    channels: width at each resolution, full resolution first; len(channels) - 1 stride-2 stages (time, and
+    frequency too for conv2d). n_res_blocks residual blocks (with SE when se is true) per stage on each side;
+    n_bottleneck_blocks dilated blocks at the bottleneck. The bottleneck projects to latent_dim and quantizes:
+    "vq" (codebook_size codes, beta, quantizer_options), "fsq" (fsq_levels) or "none".
+    The model sees x = (max(db, floor_db) - norm_mean) / norm_std (training fills norm_mean/norm_std).
+    Loss settings read by the denoise task: MSE on normalised dB + recon_compressed_weight x the relative error of
+    |X|^compression_power (see train/losses.py).
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 128
+    floor_db: float = -80.0
+    norm_mean: float = -45.0
+    norm_std: float = 25.0
+    architecture: str = "conv1d"
+    channels: list[int] = field(default_factory=lambda: [192, 192, 256])
+    n_res_blocks: int = 1
+    n_bottleneck_blocks: int = 2
+    kernel_size: int = 3
+    norm: str = "weight"
+    activation: str = "gelu"
+    upsample: str = "transposed"
+    se: bool = True
+    bottleneck: str = "vq"
+    latent_dim: int = 32
+    codebook_size: int = 512
+    beta: float = 0.25
+    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])
+    quantizer_options: dict[str, Any] = field(default_factory=dict)
+    output: str = "mask"
+    mask_min_db: float = -40.0
+    recon_l1_weight: float = 0.0
+    recon_compressed_weight: float = 1.0
+    compression_power: float = 0.3
+    input_level_db: float | None = None
+
+    def __post_init__(self) -> None:
+        check_input_level(self.input_level_db)
+        for name, value, choices in (
+            ("architecture", self.architecture, ARCHITECTURES),
+            ("norm", self.norm, NORMS),
+            ("activation", self.activation, ACTIVATIONS),
+            ("upsample", self.upsample, UPSAMPLE_MODES),
+            ("bottleneck", self.bottleneck, BOTTLENECKS),
+            ("output", self.output, OUTPUTS),
+        ):
+            check_choice(name, value, choices)
+        if not self.channels or any(int(c) < 1 for c in self.channels):
+            raise ValueError(f"channels must be a non-empty list of positive widths, got {self.channels}")
+        for name in ("sample_rate", "n_fft", "hop_length", "latent_dim", "kernel_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"VQUNetConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}")
+        if self.n_res_blocks < 0 or self.n_bottleneck_blocks < 0:
+            raise ValueError("n_res_blocks and n_bottleneck_blocks must be >= 0")
+        if not self.norm_std > 0 or not self.mask_min_db < 0:
+            raise ValueError(f"need norm_std > 0 and mask_min_db < 0, got {self.norm_std}, {self.mask_min_db}")
+        if self.codebook_size < 2 or any(int(v) < 2 for v in self.fsq_levels):
+            raise ValueError("codebook_size and every fsq level must be >= 2")
+        self.stft  # noqa: B018 (validates the STFT settings now, with STFTConfig's messages)
+
+    @property
+    def n_downsample(self) -> int:  # type: ignore[override]
+        return len(self.channels) - 1
+
+    @property
+    def front_end(self) -> LogMagnitudeFrontEnd:
+        return LogMagnitudeFrontEnd(self.stft, self.floor_db)
+
+    @property
+    def latent_bits_per_second(self) -> float | None:
+        """Bits per second of the bottleneck codes (conv1d: one vector per latent frame), None without one."""
+        if self.bottleneck == "none" or self.architecture != "conv1d":
+            return None
+        size = self.codebook_size if self.bottleneck == "vq" else math.prod(self.fsq_levels)
+        return self.latent_frame_rate * math.log2(size)
+
+
+class VQUNet(nn.Module):
+    """Noisy dB magnitude (..., F, N) -> denoised dB magnitude (..., F, N), any N >= 1 (see the module doc)."""
+
+    def __init__(self, config: VQUNetConfig | None = None) -> None:
+        super().__init__()
+        config = config or VQUNetConfig()
+        if not isinstance(config, VQUNetConfig):
+            raise TypeError(f"VQUNet needs a VQUNetConfig, got {type(config).__name__}")
+        self.config = config
+        cfg = config
+        dims, k, norm, act = self._dims, cfg.kernel_size, cfg.norm, cfg.activation
+        widths = [int(c) for c in cfg.channels]
+
+        def blocks(width: int, count: int, dilated: bool = False) -> nn.Sequential:
+            return nn.Sequential(
+                *[
+                    ResidualBlock(
+                        width,
+                        dims,
+                        k,
+                        dilation=3 ** (j % 3) if dilated and dims == 1 else 1,
+                        norm=norm,
+                        act=act,
+                        squeeze_excite=cfg.se,
+                    )
+                    for j in range(count)
+                ]
+            )
+
+        self.input = conv(dims, cfg.n_freqs if dims == 1 else 1, widths[0], k, norm=norm)
+        self.down_blocks = nn.ModuleList(blocks(w, cfg.n_res_blocks) for w in widths[:-1])
+        self.downs = nn.ModuleList(Downsample(a, b, dims, norm=norm, act=act) for a, b in itertools.pairwise(widths))
+        self.middle = blocks(widths[-1], cfg.n_bottleneck_blocks, dilated=True)
+        self.to_latent = conv(dims, widths[-1], cfg.latent_dim, 1, norm=norm)
+        self.quantizer = self._build_quantizer()
+        self.from_latent = conv(dims, cfg.latent_dim, widths[-1], 1, norm=norm)
+        self.ups = nn.ModuleList(
+            Upsample(b, a, dims, norm=norm, act=act, mode=cfg.upsample) for a, b in itertools.pairwise(widths)
+        )
+        self.merges = nn.ModuleList(conv(dims, 2 * w, w, 1, norm=norm) for w in widths[:-1])
+        self.up_blocks = nn.ModuleList(blocks(w, cfg.n_res_blocks) for w in widths[:-1])
+        self.output = nn.Sequential(
+            activation_norm(norm, widths[0]),
+            activation(act),
+            conv(dims, widths[0], cfg.n_freqs if dims == 1 else 1, k, norm=norm),
+        )
+
+    @property
+    def _dims(self) -> int:
+        return 1 if self.config.architecture == "conv1d" else 2
+
+    def _build_quantizer(self) -> nn.Module | None:
+        cfg = self.config
+        if cfg.bottleneck == "none":
+            return None
+        if cfg.bottleneck == "fsq":
+            return FSQ(cfg.fsq_levels, cfg.latent_dim)
+        try:
+            return VectorQuantizer(cfg.codebook_size, cfg.latent_dim, beta=cfg.beta, **dict(cfg.quantizer_options))
+        except TypeError as err:
+            raise ValueError(f"quantizer_options {cfg.quantizer_options} were not accepted: {err}") from err
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def latent_bits_per_second(self) -> float | None:
+        return self.config.latent_bits_per_second
+
+    # scaling -------------------------------------------------------------------------------------------------
+    def normalize(self, spec_db: Tensor) -> Tensor:
+        cfg = self.config
+        return (spec_db.clamp_min(cfg.floor_db) - cfg.norm_mean) / cfg.norm_std
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        cfg = self.config
+        return (x * cfg.norm_std + cfg.norm_mean).clamp_min(cfg.floor_db)
+
+    def _check_input(self, spec_db: Tensor) -> Tensor:
+        n_freqs = self.config.n_freqs
+        if not isinstance(spec_db, Tensor) or spec_db.dim() < 2 or spec_db.shape[-2] != n_freqs:
+            shape = tuple(spec_db.shape) if isinstance(spec_db, Tensor) else type(spec_db).__name__
+            raise ValueError(
+                f"expected a dB magnitude (..., {n_freqs}, frames) from the model's front-end "
+                f"(config.front_end.features), got {shape}"
+            )
+        if spec_db.shape[-1] < 1:
+            raise ValueError("spectrogram has 0 frames; need at least 1")
+        return spec_db if spec_db.is_floating_point() else spec_db.float()
+
+    # forward -------------------------------------------------------------------------------------------------
+    def forward(self, noisy_db: Tensor) -> AutoencoderOutput:
+        noisy_db = self._check_input(noisy_db)
+        cfg = self.config
+        flat = noisy_db.reshape(-1, *noisy_db.shape[-2:])
+        x = self.normalize(flat)
+        stride = 2**cfg.n_downsample
+        floor = (cfg.floor_db - cfg.norm_mean) / cfg.norm_std
+        pad_t = -x.shape[-1] % stride
+        if self._dims == 1:
+            h = F.pad(x, (0, pad_t), value=floor)
+        else:
+            h = F.pad(x, (0, pad_t, 0, -x.shape[-2] % stride), value=floor).unsqueeze(1)
+        h = self.input(h)
+        skips = []
+        for block, down in zip(self.down_blocks, self.downs, strict=True):
+            h = block(h)
+            skips.append(h)
+            h = down(h)
+        z = self.to_latent(self.middle(h))
+        aux: dict[str, Tensor] = {}
+        codes = perplexity = None
+        if self.quantizer is not None:
+            q = self.quantizer(z.movedim(1, -1).contiguous())
+            z = q.quantized.movedim(-1, 1)
+            aux["vq"] = q.loss
+            codes, perplexity = q.codes, q.perplexity
+        h = self.from_latent(z)
+        for up, merge, block, skip in zip(
+            reversed(self.ups), reversed(self.merges), reversed(self.up_blocks), reversed(skips), strict=True
+        ):
+            h = block(merge(torch.cat([up(h), skip], dim=1)))
+        out = self.output(h)
+        out = out[..., : flat.shape[-1]] if self._dims == 1 else out[:, 0, : cfg.n_freqs, : flat.shape[-1]]
+        if cfg.output == "mask":
+            gain_db = cfg.mask_min_db * (1.0 - torch.sigmoid(out))
+            estimate_db = flat.clamp_min(cfg.floor_db) + gain_db
+            normalized = (estimate_db - cfg.norm_mean) / cfg.norm_std
+            reconstruction = estimate_db.clamp_min(cfg.floor_db)
+        else:
+            normalized, reconstruction = out, self.denormalize(out)
+        return AutoencoderOutput(
+            reconstruction_db=reconstruction.reshape(noisy_db.shape),
+            normalized=normalized.reshape(noisy_db.shape),
+            aux_losses=aux,
+            codes=codes,
+            perplexity=perplexity,
+        )
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return (
+            f"architecture={cfg.architecture}, channels={cfg.channels}, bottleneck={cfg.bottleneck}, "
+            f"output={cfg.output}, sample_rate={cfg.sample_rate}, n_fft={cfg.n_fft}, hop={cfg.hop_length}"
+        )

@@ -1,0 +1,164 @@
+"""Denoising: the VQ U-Net, the denoise task and its mixtures, the Denoiser pipeline and `vqaudio denoise`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import make_fsdd_folder
+from vqaudio.audio import STFTConfig, save, stft
+from vqaudio.cli import main as cli_main
+from vqaudio.data import BandLimited, NoisySpeechDataset
+from vqaudio.data.synth import synth_speech
+from vqaudio.models import VQUNet, VQUNetConfig, build_model, load_model, save_model
+from vqaudio.pipelines import Denoiser, Reconstructor
+from vqaudio.train.config import DataConfig, RecipeConfig, TrainerConfig
+from vqaudio.train.tasks import DenoiseTask
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
+
+TINY = {"sample_rate": 8000, "n_fft": 256, "hop_length": 64, "channels": [16, 24], "n_bottleneck_blocks": 1}
+
+
+def tiny(**overrides: object) -> VQUNet:
+    torch.manual_seed(0)
+    model = build_model("vqunet", {**TINY, "latent_dim": 8, "codebook_size": 16, **overrides})
+    assert isinstance(model, VQUNet)
+    return model
+
+
+@pytest.mark.parametrize("architecture", ["conv1d", "conv2d"])
+@pytest.mark.parametrize("bottleneck", ["vq", "fsq", "none"])
+@pytest.mark.parametrize("n_frames", [1, 13, 64])
+def test_unet_keeps_shape_for_any_length(architecture: str, bottleneck: str, n_frames: int) -> None:
+    model = tiny(architecture=architecture, bottleneck=bottleneck, output="mapping")
+    spec = torch.rand(2, 129, n_frames) * 60 - 70
+    out = model(spec)
+    assert out.reconstruction_db.shape == out.normalized.shape == spec.shape
+    assert set(out.aux_losses) == (set() if bottleneck == "none" else {"vq"})
+    assert float(out.reconstruction_db.detach().min()) >= model.config.floor_db
+
+
+def test_mask_only_attenuates_and_by_at_most_mask_min_db() -> None:
+    model = tiny(output="mask", mask_min_db=-30.0)
+    for p in model.output[-1].parameters():  # push the logits far both ways
+        torch.nn.init.normal_(p, std=50.0)
+    spec = torch.rand(1, 129, 40) * 50 - 60
+    out = model(spec).reconstruction_db
+    assert bool((out <= spec + 1e-4).all()) and bool((out >= spec - 30.0 - 1e-4).all())
+
+
+def test_config_round_trip_errors_and_bitrate(tmp_path: Path) -> None:
+    cfg = VQUNetConfig(**TINY)
+    assert VQUNetConfig.from_dict(cfg.to_dict()) == cfg and cfg.n_downsample == 1 and cfg.n_features == 129
+    assert cfg.latent_bits_per_second == pytest.approx(8000 / 64 / 2 * 9)  # 512 codes per latent frame
+    with pytest.raises(ValueError, match="bottleneck"):
+        VQUNetConfig(bottleneck="rvq")
+    with pytest.raises(ValueError, match="channels"):
+        VQUNetConfig(channels=[])
+    model = tiny().eval()
+    path = save_model(model, tmp_path / "unet.safetensors")
+    spec = torch.rand(1, 129, 20) * 60 - 70
+    torch.testing.assert_close(load_model(path)(spec).reconstruction_db, model(spec).reconstruction_db)
+    with pytest.raises(ValueError, match="expected a dB magnitude"):
+        model(torch.zeros(1, 100, 5))
+
+
+def test_denoiser_is_aligned_and_keeps_shape_rate_and_type() -> None:
+    model = tiny(output="mask")
+    with torch.no_grad():  # a mask of 0 dB everywhere: the output must be the input, sample for sample
+        last = model.output[-1]
+        for p in last.parameters():
+            p.zero_()
+        last.bias.fill_(30.0)
+    denoiser = Denoiser(model, chunk_seconds=0.5, context_seconds=0.1)
+    wave = synth_speech(1.3, 8000, seed=2)
+    out = denoiser(wave, 8000)
+    np.testing.assert_allclose(out, wave, atol=2e-4)  # chunked, mixture phase: exact up to the mask's 1e-12 dB
+    stereo = torch.from_numpy(np.stack([wave, 0.5 * wave]))[None]
+    up = denoiser(stereo, 16000)
+    assert isinstance(up, torch.Tensor) and up.shape == stereo.shape
+    with pytest.raises(ValueError, match=r"Reconstructor cannot run a 'vqunet'.*use Denoiser"):
+        Reconstructor(model)
+
+
+def _noise_folder(root: Path, rate: int = 8000) -> Path:
+    rng = np.random.default_rng(0)
+    for name in ("birds", "wind"):  # wind validates (README split)
+        save(root / f"{name}.flac", (0.05 * rng.standard_normal(rate * 2)).astype(np.float32), rate)
+    return root
+
+
+def test_denoise_task_mixes_speech_and_noise_and_targets_the_speech(tmp_path: Path) -> None:
+    speech = make_fsdd_folder(tmp_path / "speech", clips=6).parent
+    noise = _noise_folder(tmp_path / "noise")
+    data = DataConfig(root=str(speech), noise=str(noise), crop_seconds=0.5, snr_db=[5.0, 5.0])
+    train, val = DenoiseTask().datasets(data, 8000, seed=0, level_db=None)
+    assert isinstance(train, NoisySpeechDataset) and [p.stem for p in train.noise_files] == ["birds"]
+    assert [p.stem for p in val.noise_files] == ["wind"]  # type: ignore[attr-defined]
+    batch = torch.utils.data.default_collate([val[i] for i in range(3)])
+    inputs, targets = DenoiseTask().waves(batch)
+    torch.testing.assert_close(inputs, batch[1].sum(1))
+    torch.testing.assert_close(targets, batch[1][:, 0])
+    model = tiny()
+    x, y = DenoiseTask().features(model, batch)
+    loss, parts = DenoiseTask().loss(model, model(x), y)
+    assert loss.ndim == 0 and torch.isfinite(loss) and {"recon", "vq"} <= set(parts)
+    named = DataConfig(root=str(speech), noise=str(noise), noise_names=["birds"], crop_seconds=0.5)
+    _, val_named = DenoiseTask().datasets(named, 8000, seed=0, level_db=None)
+    assert [p.stem for p in val_named.noise_files] == ["birds"]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="not found"):
+        DenoiseTask().datasets(DataConfig(root=str(speech), noise=str(noise), noise_names=["x"]), 8000, 0, None)
+    with pytest.raises(ValueError, match="--noise"):
+        DenoiseTask().datasets(DataConfig(root=str(speech)), 8000, 0, None)
+
+
+def test_band_limited_mixtures_lose_what_lies_above_4_khz(tmp_path: Path) -> None:
+    speech = make_fsdd_folder(tmp_path / "speech", clips=2).parent
+    noise = _noise_folder(tmp_path / "noise", rate=16000)  # white up to 8 kHz
+    from vqaudio.data import noise_files, speech_files
+
+    mixtures = NoisySpeechDataset(speech_files(speech, "train"), noise_files(noise, "train"), 16000, 8000, fixed=True)
+    limited = BandLimited(mixtures, prob=1.0)
+    mix, (lmix, lstems) = mixtures[0][0], limited[0]
+    torch.testing.assert_close(lmix, lstems.sum(0))
+
+    def high_share(x: torch.Tensor) -> float:
+        power = stft(x, STFTConfig(sample_rate=16000, n_fft=512, hop_length=128)).abs().pow(2)
+        return float(power[power.shape[0] // 2 + 8 :].sum() / power.sum())
+
+    assert high_share(mix) > 0.2 and high_share(lmix) < 1e-3
+    assert BandLimited(mixtures, prob=0.0)[0][0].equal(mix)
+
+
+def test_fit_and_cli_denoise_a_file_and_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vqaudio.train import fit
+
+    speech = make_fsdd_folder(tmp_path / "speech", clips=4).parent
+    noise = _noise_folder(tmp_path / "noise")
+    recipe = RecipeConfig(
+        name="tiny-denoise",
+        model_type="vqunet",
+        task="denoise",
+        model={**TINY, "latent_dim": 8, "codebook_size": 16},
+        data=DataConfig(root=str(speech), noise=str(noise), crop_seconds=0.5, batch_size=4),
+        trainer=TrainerConfig(max_epochs=1, accelerator="cpu", log_every_n_steps=1),
+        out_dir=str(tmp_path / "runs"),
+    )
+    best = fit(recipe)
+    assert isinstance(load_model(best), VQUNet)
+    folder = tmp_path / "in"
+    save(folder / "a" / "one.wav", synth_speech(0.7, 8000, seed=1), 8000)
+    save(folder / "two.flac", np.stack([synth_speech(0.4, 16000, seed=2)] * 2), 16000)
+    assert cli_main(["denoise", str(folder / "two.flac"), "-o", str(tmp_path / "two.wav"), "--model", str(best)]) == 0
+    assert cli_main(["denoise", str(folder), "-o", str(tmp_path / "out"), "--model", str(best)]) == 0
+    from vqaudio.audio import load
+
+    out, rate = load(tmp_path / "out" / "two.wav", mono=False)
+    assert rate == 16000 and out.shape == (2, 6400)
+    assert (tmp_path / "out" / "a" / "one.wav").is_file()
+    assert cli_main(["denoise", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.wav")]) == 2
+    assert "no such audio file" in capsys.readouterr().err
