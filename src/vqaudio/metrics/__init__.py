@@ -1,4 +1,4 @@
-"""Scores for a (reference, estimate) pair of signals: PESQ, STOI, SI-SDR, LSD, SD in dB², bitrates.
+"""Scores for a (reference, estimate) pair of signals: PESQ, STOI, SI-SDR, NSR, LSD, SD in dB², bitrates.
 
 numpy (or torch) in, floats out. Inputs a metric cannot score (silent, too short, mismatched) raise
 MetricError, which a benchmark may catch to skip and count that utterance.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from vqaudio.metrics._checks import MetricError
 from vqaudio.metrics.alignment import align, estimate_delay
-from vqaudio.metrics.quality import METRIC_NAMES, evaluate_pair, pesq, si_sdr, stoi
+from vqaudio.metrics.quality import METRIC_NAMES, evaluate_pair, nsr, pesq, si_sdr, stoi
 from vqaudio.metrics.rates import bits_per_second, bits_per_vector, codebook_bitrate
 from vqaudio.metrics.spectral import log_spectral_distance, spectral_convergence, spectral_distortion_db2
 
@@ -22,6 +22,7 @@ __all__ = [
     "estimate_delay",
     "evaluate_pair",
     "log_spectral_distance",
+    "nsr",
     "pesq",
     "si_sdr",
     "spectral_convergence",

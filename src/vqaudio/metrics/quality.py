@@ -1,4 +1,4 @@
-"""Perceptual and signal-level quality scores (PESQ, STOI, SI-SDR) and `evaluate_pair`, which benchmarks use.
+"""Perceptual and signal-level quality scores (PESQ, STOI, SI-SDR, NSR) and `evaluate_pair`, which benchmarks use.
 
 PESQ and STOI come from the `pesq` and `pystoi` packages; this module resamples for them, trims small length
 differences, and turns silence / too-short input into a readable MetricError instead of their exceptions.
@@ -21,7 +21,7 @@ from vqaudio.metrics._checks import MetricError, as_signal, check_sample_rate, m
 from vqaudio.metrics.alignment import align
 from vqaudio.metrics.spectral import log_spectral_distance
 
-__all__ = ["METRIC_NAMES", "evaluate_pair", "pesq", "si_sdr", "stoi"]
+__all__ = ["METRIC_NAMES", "evaluate_pair", "nsr", "pesq", "si_sdr", "stoi"]
 
 _PESQ_RATES = {"nb": 8000, "wb": 16000}
 _PESQ_MIN_SECONDS = 0.25  # the P.862 implementation refuses shorter buffers
@@ -30,6 +30,8 @@ _STOI_MIN_SAMPLES = 29 * 128 + 256
 # SI-SDR's ratio gets this much of the estimate's energy added to both terms: identical signals give
 # +120 dB (not inf), an all-zero estimate gives 0 dB (as its plain SNR does), and both stay scale invariant.
 _SI_SDR_EPS = 1e-12
+# NSR's floor: an estimate equal to the reference scores -120 dB (not -inf).
+_NSR_FLOOR = 1e-12
 
 
 def _eval_extra(module: str, metric: str) -> ModuleType:
@@ -147,6 +149,26 @@ def si_sdr(reference: Any, estimate: Any) -> float:
     return float(10.0 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
 
 
+def nsr(reference: Any, estimate: Any) -> float:
+    """Noise-to-signal ratio in dB, the denoising reference's NSR: 10 log10(|e - r|² / |r|²); lower is better.
+
+    The power of what the estimate e got wrong (residual noise and speech distortion together) relative to the
+    power of the clean reference r, sample by sample: not scale invariant and not aligned (pass signals aligned to
+    the sample). Noisy speech at SNR s dB scores -s dB; an all-zero estimate scores exactly 0 dB; an estimate
+    equal to the reference -120 dB (floored, not -inf). The reference reported 3.52 dB noisy -> 0.052 dB
+    denoised. MetricError for a silent reference, NaN input, or lengths that differ by more than a little.
+    """
+    name = "nsr"
+    ref = as_signal(reference, "reference", name)
+    est = as_signal(estimate, "estimate", name)
+    ref, est = match_lengths(ref, est, name)
+    require_sound(ref, "reference", name)
+    ref_energy = float(np.dot(ref, ref))
+    err = est - ref
+    err_energy = max(float(np.dot(err, err)), _NSR_FLOOR * ref_energy)
+    return float(10.0 * np.log10(err_energy / ref_energy))
+
+
 Scorer = Callable[[np.ndarray, np.ndarray, int], float]
 
 _SCORERS: dict[str, Scorer] = {
@@ -155,6 +177,7 @@ _SCORERS: dict[str, Scorer] = {
     "stoi": lambda r, e, sr: stoi(r, e, sr),
     "estoi": lambda r, e, sr: stoi(r, e, sr, extended=True),
     "si_sdr": lambda r, e, sr: si_sdr(r, e),
+    "nsr": lambda r, e, sr: nsr(r, e),
     "lsd": lambda r, e, sr: log_spectral_distance(r, e, sr),
 }
 METRIC_NAMES: tuple[str, ...] = tuple(_SCORERS)
@@ -171,8 +194,8 @@ def evaluate_pair(
 
     With `max_delay` > 0 (samples), the estimate is first aligned to the reference (`align`), e.g. 400 at
     8 kHz for a codec with a 15 ms delay. Unknown metric names raise ValueError (not MetricError, so a
-    benchmark that skips unscorable utterances does not silently skip every one); a pair that cannot be
-    scored raises MetricError.
+    benchmark that skips unscorable utterances does not silently skip every one), as does 'pesq_wb' below
+    16 kHz; a pair that cannot be scored raises MetricError.
     """
     if isinstance(metrics, str):
         metrics = (metrics,)
@@ -180,6 +203,11 @@ def evaluate_pair(
     if unknown:
         raise ValueError(f"evaluate_pair: unknown metric(s) {unknown}; choose from {list(METRIC_NAMES)}")
     sample_rate = check_sample_rate(sample_rate, "evaluate_pair")
+    if "pesq_wb" in metrics and sample_rate < _PESQ_RATES["wb"]:
+        raise ValueError(
+            f"evaluate_pair: 'pesq_wb' (wideband PESQ) needs audio sampled at {_PESQ_RATES['wb']} Hz or more, "
+            f"got {sample_rate} Hz; score narrowband audio with 'pesq_nb'"
+        )
     ref = as_signal(reference, "reference", "evaluate_pair")
     est = as_signal(estimate, "estimate", "evaluate_pair")
     if max_delay:

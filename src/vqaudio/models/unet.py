@@ -35,6 +35,7 @@ from vqaudio.quantize.vq import VectorQuantizer
 __all__ = ["BOTTLENECKS", "OUTPUTS", "VQUNet", "VQUNetConfig"]
 
 BOTTLENECKS = ("vq", "fsq", "none")
+MASK_INIT_LOGIT = 4.0  # sigmoid 0.982: a mask of mask_min_db * 0.018 (-0.7 dB at -40) before training
 OUTPUTS = ("mask", "mapping")
 
 
@@ -47,8 +48,9 @@ class VQUNetConfig(FramedConfig):
     n_bottleneck_blocks dilated blocks at the bottleneck. The bottleneck projects to latent_dim and quantizes:
     "vq" (codebook_size codes, beta, quantizer_options), "fsq" (fsq_levels) or "none".
     The model sees x = (max(db, floor_db) - norm_mean) / norm_std (training fills norm_mean/norm_std).
-    Loss settings read by the denoise task: MSE on normalised dB + recon_compressed_weight x the relative error of
-    |X|^compression_power (see train/losses.py).
+    Loss settings read by the denoise task: recon_db_weight x MSE on normalised dB + recon_compressed_weight x the
+    relative error of |X|^compression_power (see train/losses.py). dB weighs noise-only bins as much as speech and
+    drives a mask to suppress everything; compressed magnitude weighs what is heard.
     """
 
     sample_rate: int = 16000
@@ -74,6 +76,7 @@ class VQUNetConfig(FramedConfig):
     quantizer_options: dict[str, Any] = field(default_factory=dict)
     output: str = "mask"
     mask_min_db: float = -40.0
+    recon_db_weight: float = 1.0
     recon_l1_weight: float = 0.0
     recon_compressed_weight: float = 1.0
     compression_power: float = 0.3
@@ -168,6 +171,9 @@ class VQUNet(nn.Module):
             activation(act),
             conv(dims, widths[0], cfg.n_freqs if dims == 1 else 1, k, norm=norm),
         )
+        if cfg.output == "mask":  # start near the identity (about -0.7 dB), not at half the mask range
+            with torch.no_grad():
+                self.output[-1].bias.fill_(MASK_INIT_LOGIT)
 
     @property
     def _dims(self) -> int:

@@ -22,15 +22,16 @@ def spectral_reconstruction_loss(
     l1_weight: float = 0.0,
     compressed_weight: float = 0.0,
     compression_power: float = 0.3,
+    db_weight: float = 1.0,
 ) -> Tensor:
-    """MSE (+ l1_weight x L1) between normalised dB prediction and target, + compressed_weight x the relative
-    squared error of power-law compressed magnitudes |X|^compression_power.
+    """db_weight x MSE (+ l1_weight x L1) between normalised dB prediction and target, + compressed_weight x the
+    relative squared error of power-law compressed magnitudes |X|^compression_power.
 
     dB weighs every bin alike, the quiet floor included; compressed magnitude weighs loud bins (formants,
     harmonics) above it, as loudness does in the ear and in PESQ. dB = x * norm_std + norm_mean, so
     |X|^p = exp(p * dB / 20 * ln 10); the floor clamp is left out to keep gradients.
     """
-    loss = F.mse_loss(prediction, target)
+    loss = db_weight * F.mse_loss(prediction, target)
     if l1_weight > 0:
         loss = loss + l1_weight * F.l1_loss(prediction, target)
     if compressed_weight > 0:

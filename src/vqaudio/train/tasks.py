@@ -133,7 +133,8 @@ class ReconstructTask(_SpeechCropsTask):
 
 
 def spectral_loss(model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """Normalised dB MSE (+ L1, + compressed magnitude; the model config's recon_* weights) + the bottleneck's own
+    """Normalised dB MSE (+ L1, + compressed magnitude; the model config's recon_* weights, recon_db_weight where a
+    config has one) + the bottleneck's own
     terms (VQ loss at weight 1, KL at the config's kl_weight)."""
     cfg = model.config
     recon = spectral_reconstruction_loss(
@@ -144,6 +145,7 @@ def spectral_loss(model: nn.Module, output: AutoencoderOutput, targets: Tensor) 
         cfg.recon_l1_weight,
         cfg.recon_compressed_weight,
         cfg.compression_power,
+        getattr(cfg, "recon_db_weight", 1.0),
     )
     weights = {"vq": 1.0, "kl": getattr(cfg, "kl_weight", 1.0)}
     total = recon + sum(weights[name] * value for name, value in output.aux_losses.items())
