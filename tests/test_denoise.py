@@ -162,3 +162,26 @@ def test_fit_and_cli_denoise_a_file_and_a_folder(tmp_path: Path, capsys: pytest.
     assert (tmp_path / "out" / "a" / "one.wav").is_file()
     assert cli_main(["denoise", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.wav")]) == 2
     assert "no such audio file" in capsys.readouterr().err
+
+
+def test_si_sdr_term_scores_the_waveform_the_benchmark_scores(tmp_path: Path) -> None:
+    from vqaudio.metrics import si_sdr
+    from vqaudio.models.autoencoder import AutoencoderOutput
+    from vqaudio.train.losses import si_sdr_db
+
+    speech = make_fsdd_folder(tmp_path / "speech", clips=4).parent
+    noise = _noise_folder(tmp_path / "noise")
+    data = DataConfig(root=str(speech), noise=str(noise), crop_seconds=0.5, snr_db=[5.0, 5.0])
+    _, val = DenoiseTask().datasets(data, 8000, seed=0, level_db=None)
+    batch = torch.utils.data.default_collate([val[i] for i in range(2)])
+    model = tiny(recon_sisdr_weight=1.0)
+    x, targets = DenoiseTask().features(model, batch)
+    identity = AutoencoderOutput(x, model.normalize(x), {})
+    _, parts = DenoiseTask().loss(model, identity, targets)
+    noisy, clean = batch[0].numpy(), batch[1][:, 0].numpy()
+    expected = np.mean([si_sdr(c, n) for c, n in zip(clean, noisy, strict=True)])
+    assert float(parts["si_sdr"]) == pytest.approx(expected, abs=0.05)  # identity mask: the noisy input's SI-SDR
+    perfect = AutoencoderOutput(targets.features, model.normalize(targets.features), {})
+    assert float(DenoiseTask().loss(model, perfect, targets)[1]["si_sdr"]) > expected + 5  # clean magnitude helps
+    sdr, counted = si_sdr_db(torch.randn(3, 800), torch.cat([torch.randn(2, 800), torch.zeros(1, 800)]))
+    assert counted.tolist() == [True, True, False] and torch.isfinite(sdr[:2]).all()

@@ -50,7 +50,8 @@ class VQUNetConfig(FramedConfig):
     The model sees x = (max(db, floor_db) - norm_mean) / norm_std (training fills norm_mean/norm_std).
     Loss settings read by the denoise task: recon_db_weight x MSE on normalised dB + recon_compressed_weight x the
     relative error of |X|^compression_power (see train/losses.py). dB weighs noise-only bins as much as speech and
-    drives a mask to suppress everything; compressed magnitude weighs what is heard.
+    drives a mask to suppress everything; compressed magnitude weighs what is heard. recon_sisdr_weight x -SI-SDR/10
+    of the waveform (the estimate with the noisy phase) scores the output as the benchmark does.
     """
 
     sample_rate: int = 16000
@@ -77,6 +78,7 @@ class VQUNetConfig(FramedConfig):
     output: str = "mask"
     mask_min_db: float = -40.0
     recon_db_weight: float = 1.0
+    recon_sisdr_weight: float = 0.0
     recon_l1_weight: float = 0.0
     recon_compressed_weight: float = 1.0
     compression_power: float = 0.3

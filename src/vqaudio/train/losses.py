@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["frame_weighted_mse", "loudest_frames", "spectral_reconstruction_loss"]
+__all__ = ["frame_weighted_mse", "loudest_frames", "si_sdr_db", "spectral_reconstruction_loss"]
 
 
 def spectral_reconstruction_loss(
@@ -55,3 +55,18 @@ def frame_weighted_mse(estimate_db: Tensor, target_db: Tensor, weight: Tensor) -
     """Mean over frames of the per-frame MSE in dB² (mean over the K rows), frames weighted by `weight` (..., N)."""
     frame_sq = (estimate_db - target_db).pow(2).mean(dim=-2)
     return (frame_sq * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+def si_sdr_db(estimate: Tensor, reference: Tensor, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
+    """(scale-invariant SDR in dB per example (..., ), which examples count) of waveforms (..., T).
+
+    Both are made zero-mean; the reference is projected out of the estimate (Le Roux et al. 2019). Examples whose
+    reference is digital silence (a crop of a pause) have no SI-SDR: they are marked False and should be left out.
+    """
+    estimate = estimate - estimate.mean(-1, keepdim=True)
+    reference = reference - reference.mean(-1, keepdim=True)
+    energy = reference.pow(2).sum(-1, keepdim=True)
+    target = (estimate * reference).sum(-1, keepdim=True) / (energy + eps) * reference
+    residual = estimate - target
+    ratio = target.pow(2).sum(-1) / (residual.pow(2).sum(-1) + eps)
+    return 10.0 * torch.log10(ratio + eps), energy[..., 0] > 1e-6

@@ -14,15 +14,18 @@ speech under its noisy input (the target need not be the input).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from vqaudio.audio import istft, stft
 from vqaudio.data import BandLimited, NoisySpeechDataset, SpeechFile, WaveformCropDataset, noise_files, speech_files
 from vqaudio.models.autoencoder import AutoencoderOutput
 from vqaudio.train.config import DataConfig
-from vqaudio.train.losses import frame_weighted_mse, loudest_frames, spectral_reconstruction_loss
+from vqaudio.train.losses import frame_weighted_mse, loudest_frames, si_sdr_db, spectral_reconstruction_loss
 
 __all__ = [
     "TASKS",
@@ -224,8 +227,48 @@ class DenoiseTask(Task):
         mixture, stems = batch
         return mixture, stems[:, 0]  # stems: (speech, noise)
 
-    def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return spectral_loss(model, output, targets)
+    def features(self, model: nn.Module, batch: Any) -> tuple[Tensor, DenoiseTargets]:  # type: ignore[override]
+        """(noisy features, the clean speech's features with its waveform and the noisy STFT for the SI-SDR term)."""
+        noisy, clean = self.waves(batch)
+        front_end = model.config.front_end
+        spectrogram = stft(noisy, front_end.stft)
+        targets = DenoiseTargets(front_end.features(clean), clean, spectrogram)
+        return front_end.from_spectrogram(spectrogram), targets
+
+    def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        total, parts = spectral_loss(model, output, targets.features)
+        weight = getattr(model.config, "recon_sisdr_weight", 0.0)
+        if weight > 0:
+            sdr, counted = self._si_sdr(model, output, targets)
+            if bool(counted.any()):
+                parts["si_sdr"] = sdr[counted].mean()
+                total = total - weight * parts["si_sdr"] / 10.0  # dB / 10: about the size of the spectral terms
+        return total, parts
+
+    def validation_metrics(self, model: nn.Module, output: AutoencoderOutput, targets: Any) -> dict[str, Tensor]:
+        metrics = super().validation_metrics(model, output, targets.features)
+        sdr, counted = self._si_sdr(model, output, targets)
+        if bool(counted.any()):
+            metrics["si_sdr_db"] = sdr[counted].mean()
+        return metrics
+
+    @staticmethod
+    def _si_sdr(model: nn.Module, output: AutoencoderOutput, targets: DenoiseTargets) -> tuple[Tensor, Tensor]:
+        """SI-SDR (dB) of the denoised waveform: the estimate's magnitude with the noisy phase, inverted."""
+        cfg = model.config
+        estimate_db = output.normalized * cfg.norm_std + cfg.norm_mean  # no floor clamp: keeps gradients
+        phase = targets.noisy_spectrogram / targets.noisy_spectrogram.abs().clamp_min(1e-8)
+        wave = istft(torch.pow(10.0, estimate_db / 20.0) * phase, cfg.front_end.stft, targets.clean.shape[-1])
+        return si_sdr_db(wave, targets.clean)
+
+
+@dataclass
+class DenoiseTargets:
+    """What the denoise loss compares with: the clean speech's features and waveform, and the noisy STFT (phase)."""
+
+    features: Tensor
+    clean: Tensor
+    noisy_spectrogram: Tensor
 
 
 def _speech_files(data: DataConfig, split: str) -> list[SpeechFile]:
