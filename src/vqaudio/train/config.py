@@ -31,6 +31,7 @@ class DataConfig:
     snr_db: list[float] = field(default_factory=lambda: [-5.0, 20.0])
     level_dbfs: list[float] | None = field(default_factory=lambda: [-35.0, -15.0])
     band_limit_prob: float = 0.0  # share of training mixtures band-limited to 4 kHz, as telephone speech is
+    noise_speed_perturb: float = 0.0  # training noise played at a random speed in [1 - s, 1 + s] (its spectrum moves)
 
 
 @dataclass

@@ -22,7 +22,15 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from vqaudio.audio import istft, stft
-from vqaudio.data import BandLimited, NoisySpeechDataset, SpeechFile, WaveformCropDataset, noise_files, speech_files
+from vqaudio.data import (
+    BandLimited,
+    NoisySpeechDataset,
+    SpeechFile,
+    SpeedPerturb,
+    WaveformCropDataset,
+    noise_files,
+    speech_files,
+)
 from vqaudio.models.autoencoder import AutoencoderOutput
 from vqaudio.train.config import DataConfig
 from vqaudio.train.losses import frame_weighted_mse, loudest_frames, si_sdr_db, spectral_reconstruction_loss
@@ -217,9 +225,12 @@ class DenoiseTask(Task):
             if not speech or not noise:
                 raise ValueError(f"{split}: found {len(speech)} speech files under {data.root} and {len(noise)} noise "
                                  f"files under {data.noise}; need both")  # fmt: skip
+            # A few noise recordings must stand for every noise: playing them faster or slower moves their spectra.
+            shift = None if fixed or not data.noise_speed_perturb else SpeedPerturb(data.noise_speed_perturb, crop)
             mixtures = NoisySpeechDataset(
-                speech, noise, sample_rate, crop, fixed=fixed, length=len(speech) * per_file, **common
-            )
+                speech, noise, sample_rate, crop, fixed=fixed, length=len(speech) * per_file, noise_transform=shift,
+                **common,
+            )  # fmt: skip
             sets.append(BandLimited(mixtures, data.band_limit_prob) if not fixed and data.band_limit_prob else mixtures)
         return sets[0], sets[1]
 
