@@ -60,10 +60,14 @@ def _training_summary(datamodule: TaskDataModule) -> dict[str, Any]:
     """{"training_summary": corpora, speakers, files, seconds} of the files the run trains on (for model cards)."""
     datamodule.setup()
     dataset = datamodule.train_dataset
-    files = [f for f in getattr(dataset, "files", []) if isinstance(f, SpeechFile)]
+    dataset = getattr(dataset, "dataset", dataset)  # a wrapper (BandLimited) around the mixtures
+    listed = getattr(dataset, "files", None) or getattr(dataset, "speech_files", [])
+    files = [f for f in listed if isinstance(f, SpeechFile)]
     if not files:
         return {}
-    return {"training_summary": summarize_training_files(files, getattr(dataset, "total_seconds", None))}
+    seconds = getattr(dataset, "total_seconds", None)
+    seconds = seconds[0] if isinstance(seconds, tuple) else seconds  # mixtures: (speech, noise) seconds
+    return {"training_summary": summarize_training_files(files, seconds)}
 
 
 def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
@@ -99,6 +103,7 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
         "train_split": "train",
         "words": recipe.data.words,
         "corpora": recipe.data.corpora,
+        "noise_data": recipe.data.noise,
         **_training_summary(datamodule),
     }
     callbacks: list[L.Callback] = [

@@ -125,6 +125,23 @@ def training_data_for_card(meta: dict, data_root: Path | None = None) -> tuple[d
     return summarize_training_files(files, _total_seconds(files)), note
 
 
+NOISE_LICENCE = "real ambient recordings, CC0 / CC BY / public domain (SOUNDS_LICENSING.md beside them)"
+
+
+def _noise_row(meta: dict) -> str:
+    """A card row for the noise a denoiser was trained with (the folder its run recorded), else nothing."""
+    if meta.get("model_type") != "vqunet":
+        return ""
+    folder = _meta(meta, "noise_data") or "../shared/data/noise (train recordings: all but city, rain and wind)"
+    return f"\n| noise | `{folder}`: {NOISE_LICENCE} |"
+
+
+def _latent(bits: float | None, values: float | None) -> str:
+    """The bottleneck in words: its bitrate (or continuous) and its values per second where the model says."""
+    kind = f"{bits:.0f} bit/s" if bits else "continuous"
+    return kind if values is None else f"{kind}, {values:.0f} values/s"
+
+
 def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module, data_root: Path | None = None) -> str:
     """The Markdown model card for the checkpoint at `path`, from its metadata, config and training data."""
     name = path.stem
@@ -145,11 +162,11 @@ def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module, 
 | model type | {meta.get("model_type")} |
 | sample rate | {cfg.sample_rate} Hz, STFT n_fft {cfg.n_fft}, hop {cfg.hop_length} |
 | parameters | {parameters:,} |
-| latent | {f"{bits:.0f} bit/s" if bits else "continuous"}, {values:.0f} values/s |
+| latent | {_latent(bits, values)} |
 | input level | {_input_level(cfg)} |
 | trained on | {trained_on} |
 | list of training files | {source} |
-| data licences | {licences} |
+| data licences | {licences} |{_noise_row(meta)}
 | best epoch / step | {_meta(meta, "epoch")} / {_meta(meta, "step")} (validation loss {_meta(meta, "val/loss")}) |
 | stored | safetensors, fp16, config in the file's metadata (`vqaudio info {path.name}`) |
 
