@@ -19,6 +19,7 @@ from torch import nn
 from vqaudio.audio import FrontEnd, resample, scale_to_level
 from vqaudio.models import load_model
 from vqaudio.models.registry import model_type_of
+from vqaudio.pipelines.runner import ChunkedRunner
 
 __all__ = ["Pipeline", "as_float_array", "fit_length", "pipelines_for"]
 
@@ -70,6 +71,25 @@ class Pipeline:
         return cls.from_checkpoint(pretrained_path(name), **kwargs)
 
     # running ---------------------------------------------------------------------------------------------------
+    def chunked_runner(
+        self, chunk_seconds: float, context_seconds: float, griffin_lim_iters: int = 64
+    ) -> ChunkedRunner:
+        """The shared runner for this model: chunks and context in seconds, aligned to the model's time stride."""
+        fps = self.front_end.stft.frames_per_second
+        return ChunkedRunner(
+            self.front_end,
+            chunk_frames=round(chunk_seconds * fps),
+            context_frames=round(context_seconds * fps),
+            align=int(self.model.config.downsample_factor),
+            griffin_lim_iters=griffin_lim_iters,
+            device=self.device,
+        )
+
+    def model_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Model input features (..., n_features, N) -> the model's output features (no gradients)."""
+        with torch.inference_mode():
+            return self.model(features.to(self.device)).reconstruction_db
+
     def process(self, mono: torch.Tensor) -> torch.Tensor:
         """Mono float32 wave (T,) at the model's rate -> (T,) or (S, T) at the same rate."""
         raise NotImplementedError

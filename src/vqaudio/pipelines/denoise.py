@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from vqaudio.pipelines.base import Pipeline
-from vqaudio.pipelines.runner import ChunkedRunner
 
 
 class Denoiser(Pipeline):
@@ -28,19 +27,8 @@ class Denoiser(Pipeline):
         device: str | torch.device = "cpu",
     ) -> None:
         super().__init__(model, device)
-        fps = self.front_end.stft.frames_per_second
-        self.runner = ChunkedRunner(
-            self.front_end,
-            chunk_frames=round(chunk_seconds * fps),
-            context_frames=round(context_seconds * fps),
-            align=int(model.config.downsample_factor),
-            device=self.device,
-        )
-
-    def denoise_features(self, noisy_features: torch.Tensor) -> torch.Tensor:
-        """Noisy features (..., F, N) -> the model's estimate of the speech's features (no gradients)."""
-        with torch.inference_mode():
-            return self.model(noisy_features.to(self.device)).reconstruction_db
+        self.runner = self.chunked_runner(chunk_seconds, context_seconds)
 
     def process(self, mono: torch.Tensor) -> torch.Tensor:
-        return self.runner.run(mono, self.denoise_features, use_input_phase=True)
+        # model_features: noisy features -> the model's estimate of the speech's; inverted with the noisy phase
+        return self.runner.run(mono, self.model_features, use_input_phase=True)

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from vqaudio.pipelines.base import Pipeline
-from vqaudio.pipelines.runner import ChunkedRunner
 
 
 class Reconstructor(Pipeline):
@@ -32,20 +31,11 @@ class Reconstructor(Pipeline):
     ) -> None:
         super().__init__(model, device)
         self.griffin_lim_iters = int(griffin_lim_iters)
-        fps = self.front_end.stft.frames_per_second
-        self.runner = ChunkedRunner(
-            self.front_end,
-            chunk_frames=round(chunk_seconds * fps),
-            context_frames=round(context_seconds * fps),
-            align=int(model.config.downsample_factor),
-            griffin_lim_iters=griffin_lim_iters,
-            device=self.device,
-        )
+        self.runner = self.chunked_runner(chunk_seconds, context_seconds, self.griffin_lim_iters)
 
     def reconstruct_features(self, features: torch.Tensor) -> torch.Tensor:
         """Model input features (..., n_features, N) -> the model's reconstruction of them (no gradients)."""
-        with torch.inference_mode():
-            return self.model(features.to(self.device)).reconstruction_db
+        return self.model_features(features)
 
     def process(self, mono: torch.Tensor) -> torch.Tensor:
-        return self.runner.run(mono, self.reconstruct_features, use_input_phase=False)
+        return self.runner.run(mono, self.model_features, use_input_phase=False)
