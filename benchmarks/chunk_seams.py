@@ -100,13 +100,8 @@ def row(
     }
 
 
-def timed(fn: Any, *args: Any) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
-    out = fn(*args)
-    return np.asarray(out, dtype=np.float32), time.perf_counter() - start
-
-
-def timed_pair(fn: Any, *args: Any) -> tuple[Any, float]:
+def timed(fn: Any, *args: Any) -> tuple[Any, float]:
+    """(fn(*args), seconds it took)."""
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
@@ -137,11 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         near = join_mask(n_frames, runner_joins(n_frames, chunk_s, align))
         for label, chunk in (("whole", whole_s), ("chunked", chunk_s)):
             out, t = timed(make(chunk), wave, CFG.sample_rate)
-            rows.append(row(name, label, frame_errors(wave, out), near, t, audio_s))
+            rows.append(row(name, label, frame_errors(wave, np.asarray(out, dtype=np.float32)), near, t, audio_s))
         print(f"  done {name}", flush=True)
 
     add_pair("true-magnitude-griffin-lim", lambda s: TrueMagnitudeGriffinLim(n_iter=iters, chunk_seconds=s), 1)
-    (out, joins), t = timed_pair(crossfaded_chunks, wave, chunk_s, args.overlap_seconds, iters)
+    (out, joins), t = timed(crossfaded_chunks, wave, chunk_s, args.overlap_seconds, iters)
     rows.append(row("independent-chunks-crossfade", "chunked", frame_errors(wave, out), join_mask(n_frames, joins),
                     t, audio_s))  # fmt: skip
     for name in pretrained_names():

@@ -86,11 +86,18 @@ def gaussian_mixtures(utterances: Sequence[Any], snr_db: float, rate: int, seed:
     return out
 
 
-def score(name: str, system: System | None, mixtures: Sequence[Mixture], rate: int, metrics: tuple[str, ...]) -> dict:
-    """Means over the mixtures; `system` None scores the noisy input itself; oracle-irm is handled by the caller."""
-    values: dict[str, list[float]] = {m: [] for m in metrics}
-    compute = audio = 0.0
-    skipped = 0
+@dataclass
+class Scored:
+    """One mixture through one system: its metric values (None if unscorable) and the time it took."""
+
+    scores: dict[str, float] | None
+    compute_s: float
+    audio_s: float
+
+
+def run(name: str, system: System | None, mixtures: Sequence[Mixture], rate: int, metrics: tuple[str, ...]) -> list:
+    """Each mixture through `system` (None: the noisy input itself; oracle-irm also gets the true sources), scored."""
+    out = []
     for mix in mixtures:
         noisy = mix.noisy
         prepare = getattr(system, "prepare", None)
@@ -103,27 +110,36 @@ def score(name: str, system: System | None, mixtures: Sequence[Mixture], rate: i
             estimate = oracle_irm(noisy, rate, mix.clean, mix.noise)
         else:
             estimate = system(noisy, rate)
-        compute += time.perf_counter() - start
-        audio += noisy.size / rate
+        compute = time.perf_counter() - start
         estimate = np.asarray(estimate, dtype=np.float32)
         if estimate.shape != noisy.shape:
             raise RuntimeError(f"{name} returned shape {estimate.shape} for an input of shape {noisy.shape}")
         try:
-            scores = evaluate_pair(mix.clean, estimate, rate, metrics=metrics)
+            scores = {k: float(v) for k, v in evaluate_pair(mix.clean, estimate, rate, metrics=metrics).items()}
         except MetricError:
-            skipped += 1
-            continue
-        for metric, value in scores.items():
-            values[metric].append(float(value))
+            scores = None  # counted below, not hidden
+        out.append(Scored(scores, compute, noisy.size / rate))
+    return out
+
+
+def summarise(name: str, results: Sequence[Scored], metrics: tuple[str, ...], timed: bool) -> dict[str, Any]:
+    """Means over the scorable mixtures, speed as seconds of audio per second of compute."""
+    scored = [r.scores for r in results if r.scores is not None]
     row: dict[str, Any] = {"system": name}
-    for metric, vals in values.items():
-        row[metric] = round(float(np.mean(vals)), 4) if vals else None
-    row["rtf_x"] = round(audio / compute, 1) if system is not None and compute > 0 else None
-    row["utterances"] = len(mixtures) - skipped
+    for metric in metrics:
+        row[metric] = round(float(np.mean([s[metric] for s in scored])), 4) if scored else None
+    compute = sum(r.compute_s for r in results)
+    row["rtf_x"] = round(sum(r.audio_s for r in results) / compute, 1) if timed and compute > 0 else None
+    row["utterances"] = len(scored)
     return row
 
 
-def systems(models: Sequence[Path], threads: int) -> tuple[dict[str, System | str | None], dict[str, str]]:
+def score(name: str, system: System | None, mixtures: Sequence[Mixture], rate: int, metrics: tuple[str, ...]) -> dict:
+    """The row of one system over the mixtures."""
+    return summarise(name, run(name, system, mixtures, rate, metrics), metrics, system is not None)
+
+
+def systems(models: Sequence[Path]) -> tuple[dict[str, System | str | None], dict[str, str]]:
     """(name -> callable, None for the noisy row, or a reason string for a missing baseline; model paths)."""
     out: dict[str, System | str | None] = {"noisy": None}
     for name, baseline in available_baselines().items():
@@ -169,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
           f"noise: {', '.join(p.stem for p in noise_paths)}", flush=True)  # fmt: skip
     metrics = ("pesq_wb", "pesq_nb", "stoi", "si_sdr", "nsr") if rate >= 16000 else ("pesq_nb", "stoi", "si_sdr", "nsr")
     models = args.model or [pretrained_path(n) for n in pretrained_names() if n.startswith("denoise-")]
-    table, model_paths = systems(models, args.threads)
+    table, model_paths = systems(models)
     missing = {name: reason for name, reason in table.items() if isinstance(reason, str)}
     for name, reason in missing.items():
         print(f"note: {name} is missing: {reason}", flush=True)
@@ -185,11 +201,13 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(system, str):
                 rows.append({"system": name, "snr_db": snr, "noise": kind, "missing": system})
                 continue
-            rows.append({**score(name, system, mixtures, rate, metrics), "snr_db": snr, "noise": kind})
-            if args.per_noise and kind == "real":
+            results = run(name, system, mixtures, rate, metrics)
+            rows.append({**summarise(name, results, metrics, system is not None), "snr_db": snr, "noise": kind})
+            if args.per_noise and kind == "real":  # the same outputs, grouped by noise recording
                 for k, path in enumerate(noise_paths):
-                    subset = [m for i, m in enumerate(mixtures) if i % len(noise_paths) == k]
-                    rows.append({**score(name, system, subset, rate, metrics), "snr_db": snr, "noise": path.stem})
+                    subset = [r for i, r in enumerate(results) if i % len(noise_paths) == k]
+                    row = summarise(name, subset, metrics, system is not None)
+                    rows.append({**row, "snr_db": snr, "noise": path.stem})
             print(f"  done {name} at {snr:g} dB ({kind})", flush=True)
 
     sweep = {}

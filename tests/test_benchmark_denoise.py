@@ -41,7 +41,8 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(tmp_path: Pat
     monkeypatch.setattr(bench, "available_baselines", lambda: {"identity": lambda x, sr: x, "rnnoise": "not here"})
     out = tmp_path / "denoise.json"
     argv = ["--speech", str(speech), "--noise", str(tmp_path / "noise"), "--rate", "8000", "--snr", "5",
-            "--max-utterances", "2", "--model", str(path), "--gaussian-snr", "0", "--json", str(out)]  # fmt: skip
+            "--max-utterances", "2", "--model", str(path), "--gaussian-snr", "0", "--per-noise",
+            "--json", str(out)]  # fmt: skip
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
     assert report["benchmark"] == "denoise" and report["rate"] == 8000 and report["noises"] == ["city"]
@@ -54,6 +55,9 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(tmp_path: Pat
         noisy, identity = rows[("noisy", kind)], rows[("identity", kind)]
         assert identity["si_sdr"] == pytest.approx(noisy["si_sdr"])  # the same mixtures for every system
         assert rows[("oracle-irm", kind)]["si_sdr"] > noisy["si_sdr"] + 3  # the ceiling cleans up
+    # per noise recording: the same outputs regrouped (here one validation noise, so the same means)
+    assert rows[("vqaudio-tiny-denoise", "city")]["si_sdr"] == rows[("vqaudio-tiny-denoise", "real")]["si_sdr"]
+    assert ("noisy", "birds") not in rows  # a training noise is never mixed in
     # SNR as asked: the noisy input's SI-SDR sits near the 5 dB the mixtures were made at
     assert 2.0 < rows[("noisy", "real")]["si_sdr"] < 6.0
     assert rows[("noisy", "real")]["pesq_nb"] is not None and "pesq_wb" not in rows[("noisy", "real")]

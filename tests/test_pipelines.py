@@ -33,8 +33,8 @@ def test_chunked_spectrogram_matches_whole_away_from_seams(small_model: VQVAE) -
     # The conv model is local in time, so processing a chunk must give what the whole input gives in its middle.
     rec = Reconstructor(small_model)
     wave = torch.from_numpy(synth_speech(2.0, 8000, seed=4))
-    whole = rec.reconstruct_features(rec.front_end.features(wave))
-    part = rec.reconstruct_features(rec.front_end.features(wave[4000:12000]))
+    whole = rec.model_features(rec.front_end.features(wave))
+    part = rec.model_features(rec.front_end.features(wave[4000:12000]))
     middle = slice(20, 100)  # frames of the part, well away from its edges
     np.testing.assert_allclose(part[:, middle].numpy(), whole[:, 62:250][:, middle].numpy(), atol=1e-3)
 

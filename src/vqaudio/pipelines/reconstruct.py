@@ -33,9 +33,5 @@ class Reconstructor(Pipeline):
         self.griffin_lim_iters = int(griffin_lim_iters)
         self.runner = self.chunked_runner(chunk_seconds, context_seconds, self.griffin_lim_iters)
 
-    def reconstruct_features(self, features: torch.Tensor) -> torch.Tensor:
-        """Model input features (..., n_features, N) -> the model's reconstruction of them (no gradients)."""
-        return self.model_features(features)
-
     def process(self, mono: torch.Tensor) -> torch.Tensor:
         return self.runner.run(mono, self.model_features, use_input_phase=False)
