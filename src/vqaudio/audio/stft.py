@@ -135,6 +135,17 @@ def _window(cfg: STFTConfig, device: torch.device, dtype: torch.dtype) -> torch.
     return _cached(key, device, dtype, lambda: _window_array(cfg.window, cfg.win_size))
 
 
+def _full_window(cfg: STFTConfig, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The window zero-padded to n_fft (centred), as each frame's inverse FFT is weighted in overlap-add."""
+    left = (cfg.n_fft - cfg.win_size) // 2
+    return _cached(
+        ("full_window", cfg.window, cfg.win_size, cfg.n_fft),
+        device,
+        dtype,
+        lambda: np.pad(_window_array(cfg.window, cfg.win_size), (left, cfg.n_fft - cfg.win_size - left)),
+    )
+
+
 def _real_tensor(x: Any, name: str) -> torch.Tensor:
     """Float tensor (float32 unless already float64) from a tensor or array."""
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
@@ -212,13 +223,7 @@ class _FrameOps:
         self.n_frames = num_frames(length, cfg) if n_frames is None else n_frames
         self.chunks = -(-cfg.n_fft // cfg.hop_length)  # frame length in hops, rounded up
         self.n_hops = max(self.n_frames + self.chunks - 1, -(-(self.pad + length) // cfg.hop_length))
-        left = (cfg.n_fft - cfg.win_size) // 2
-        self.window = _cached(
-            ("full_window", cfg.window, cfg.win_size, cfg.n_fft),
-            device,
-            dtype,
-            lambda: np.pad(_window_array(cfg.window, cfg.win_size), (left, cfg.n_fft - cfg.win_size - left)),
-        )
+        self.window = _full_window(cfg, device, dtype)
         frames = (self.window * self.window).expand(1, self.n_frames, cfg.n_fft)
         envelope = self._overlap_add(frames)[0]
         self.inv_envelope = torch.where(envelope > 1e-11, 1.0 / envelope.clamp(min=1e-11), 0.0)
@@ -271,9 +276,7 @@ class FrameOverlapAdd:
         padded = (self.n_frames - 1) * cfg.hop_length + -(-cfg.n_fft // cfg.hop_length) * cfg.hop_length
         self._out = torch.zeros(*lead, padded, dtype=dtype)
         self._norm = torch.zeros(padded, dtype=dtype)
-        left = (cfg.n_fft - cfg.win_size) // 2
-        window = np.pad(_window_array(cfg.window, cfg.win_size), (left, cfg.n_fft - cfg.win_size - left))
-        self._window = torch.as_tensor(window, dtype=dtype)
+        self._window = _full_window(cfg, torch.device("cpu"), dtype)
 
     def add(self, first_frame: int, frames: torch.Tensor) -> None:
         """Overlap-add complex frames (..., F, N) at frame index first_frame (frames past the end are ignored)."""

@@ -173,8 +173,7 @@ class Codec(Pipeline):
         return max(1, round(n_samples * self.sample_rate / sample_rate))
 
     def _n_latents(self, n_model_samples: int) -> int:
-        n_frames = n_model_samples // self.stft.hop_length + 1  # center=True STFT
-        return -(-n_frames // self.stride)
+        return -(-num_frames(n_model_samples, self.stft) // self.stride)
 
     # encode ------------------------------------------------------------------------------------------
     def _encode_mono(self, wave: np.ndarray, n_stages: int) -> np.ndarray:
