@@ -44,7 +44,7 @@ def test_unet_keeps_shape_for_any_length(architecture: str, bottleneck: str, n_f
 
 def test_mask_only_attenuates_and_by_at_most_mask_min_db() -> None:
     model = tiny(output="mask", mask_min_db=-30.0)
-    for p in model.output[-1].parameters():  # push the logits far both ways
+    for p in model.decoder.output[-1].parameters():  # push the logits far both ways
         torch.nn.init.normal_(p, std=50.0)
     spec = torch.rand(1, 129, 40) * 50 - 60
     out = model(spec).reconstruction_db
@@ -70,7 +70,7 @@ def test_config_round_trip_errors_and_bitrate(tmp_path: Path) -> None:
 def test_denoiser_is_aligned_and_keeps_shape_rate_and_type() -> None:
     model = tiny(output="mask")
     with torch.no_grad():  # a mask of 0 dB everywhere: the output must be the input, sample for sample
-        last = model.output[-1]
+        last = model.decoder.output[-1]
         for p in last.parameters():
             p.zero_()
         last.bias.fill_(30.0)

@@ -14,7 +14,6 @@ CPU thread at 16 kHz); "conv2d" treats the spectrogram as an image and halves fr
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,8 @@ from torch import Tensor, nn
 from vqaudio.audio import LogMagnitudeFrontEnd
 from vqaudio.models.autoencoder import AutoencoderOutput
 from vqaudio.models.config import ARCHITECTURES, FramedConfig, check_input_level
-from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
+from vqaudio.models.unet_parts import UNetDecoder, UNetEncoder
+from vqaudio.nn import conv
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
 from vqaudio.quantize.fsq import FSQ
@@ -139,43 +139,19 @@ class VQUNet(nn.Module):
         cfg = config
         dims, k, norm, act = self._dims, cfg.kernel_size, cfg.norm, cfg.activation
         widths = [int(c) for c in cfg.channels]
-
-        def blocks(width: int, count: int, dilated: bool = False) -> nn.Sequential:
-            return nn.Sequential(
-                *[
-                    ResidualBlock(
-                        width,
-                        dims,
-                        k,
-                        dilation=3 ** (j % 3) if dilated and dims == 1 else 1,
-                        norm=norm,
-                        act=act,
-                        squeeze_excite=cfg.se,
-                    )
-                    for j in range(count)
-                ]
-            )
-
-        self.input = conv(dims, cfg.n_freqs if dims == 1 else 1, widths[0], k, norm=norm)
-        self.down_blocks = nn.ModuleList(blocks(w, cfg.n_res_blocks) for w in widths[:-1])
-        self.downs = nn.ModuleList(Downsample(a, b, dims, norm=norm, act=act) for a, b in itertools.pairwise(widths))
-        self.middle = blocks(widths[-1], cfg.n_bottleneck_blocks, dilated=True)
+        in_out = cfg.n_freqs if dims == 1 else 1
+        self.encoder = UNetEncoder(
+            dims, in_out, widths, cfg.n_res_blocks, cfg.n_bottleneck_blocks, k, norm, act, cfg.se
+        )
         self.to_latent = conv(dims, widths[-1], cfg.latent_dim, 1, norm=norm)
         self.quantizer = self._build_quantizer()
-        self.from_latent = conv(dims, cfg.latent_dim, widths[-1], 1, norm=norm)
-        self.ups = nn.ModuleList(
-            Upsample(b, a, dims, norm=norm, act=act, mode=cfg.upsample) for a, b in itertools.pairwise(widths)
-        )
-        self.merges = nn.ModuleList(conv(dims, 2 * w, w, 1, norm=norm) for w in widths[:-1])
-        self.up_blocks = nn.ModuleList(blocks(w, cfg.n_res_blocks) for w in widths[:-1])
-        self.output = nn.Sequential(
-            activation_norm(norm, widths[0]),
-            activation(act),
-            conv(dims, widths[0], cfg.n_freqs if dims == 1 else 1, k, norm=norm),
+        self.decoder = UNetDecoder(
+            dims, cfg.latent_dim, widths, in_out, cfg.n_res_blocks, k, norm, act, cfg.se, cfg.upsample
         )
         if cfg.output == "mask":  # start near the identity (about -0.7 dB), not at half the mask range
             with torch.no_grad():
-                self.output[-1].bias.fill_(MASK_INIT_LOGIT)
+                self.decoder.output[-1].bias.fill_(MASK_INIT_LOGIT)
+        self.register_load_state_dict_pre_hook(_rename_flat_keys)
 
     @property
     def _dims(self) -> int:
@@ -234,13 +210,8 @@ class VQUNet(nn.Module):
             h = F.pad(x, (0, pad_t), value=floor)
         else:
             h = F.pad(x, (0, pad_t, 0, -x.shape[-2] % stride), value=floor).unsqueeze(1)
-        h = self.input(h)
-        skips = []
-        for block, down in zip(self.down_blocks, self.downs, strict=True):
-            h = block(h)
-            skips.append(h)
-            h = down(h)
-        z = self.to_latent(self.middle(h))
+        h, skips = self.encoder(h)
+        z = self.to_latent(h)
         aux: dict[str, Tensor] = {}
         codes = perplexity = None
         if self.quantizer is not None:
@@ -248,12 +219,7 @@ class VQUNet(nn.Module):
             z = q.quantized.movedim(-1, 1)
             aux["vq"] = q.loss
             codes, perplexity = q.codes, q.perplexity
-        h = self.from_latent(z)
-        for up, merge, block, skip in zip(
-            reversed(self.ups), reversed(self.merges), reversed(self.up_blocks), reversed(skips), strict=True
-        ):
-            h = block(merge(torch.cat([up(h), skip], dim=1)))
-        out = self.output(h)
+        out = self.decoder(z, skips)
         out = out[..., : flat.shape[-1]] if self._dims == 1 else out[:, 0, : cfg.n_freqs, : flat.shape[-1]]
         if cfg.output == "mask":
             gain_db = cfg.mask_min_db * (1.0 - torch.sigmoid(out))
@@ -276,3 +242,18 @@ class VQUNet(nn.Module):
             f"architecture={cfg.architecture}, channels={cfg.channels}, bottleneck={cfg.bottleneck}, "
             f"output={cfg.output}, sample_rate={cfg.sample_rate}, n_fft={cfg.n_fft}, hop={cfg.hop_length}"
         )
+
+
+_ENCODER_PARTS = ("input.", "down_blocks.", "downs.", "middle.")
+_DECODER_PARTS = ("from_latent.", "ups.", "merges.", "up_blocks.", "output.")
+
+
+def _rename_flat_keys(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: object) -> None:
+    """Weights saved before the U-Net halves became submodules (the first shipped denoise-16k) load unchanged."""
+    for key in list(state_dict):
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :]
+        for parts, owner in ((_ENCODER_PARTS, "encoder."), (_DECODER_PARTS, "decoder.")):
+            if name.startswith(parts):
+                state_dict[prefix + owner + name] = state_dict.pop(key)
