@@ -16,7 +16,7 @@ from vqaudio.assets import pretrained_names, pretrained_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "vqaudio"
-EXTRAS_ONLY = ("lightning", "tensorboard", "pesq", "pystoi", "matplotlib")
+EXTRAS_ONLY = ("lightning", "tensorboard", "pesq", "pystoi", "matplotlib", "fast_bss_eval")
 CORE = {"torch", "numpy", "scipy", "soundfile", "soxr", "safetensors", "pyyaml", "tqdm"}
 
 
@@ -37,7 +37,7 @@ def test_core_dependencies_leave_training_and_scoring_to_extras() -> None:
     assert {_requirement_name(d) for d in project["dependencies"]} == CORE
     extras = {name: {_requirement_name(d) for d in deps} for name, deps in project["optional-dependencies"].items()}
     assert extras["train"] == {"lightning", "tensorboard"}
-    assert extras["eval"] == {"pesq", "pystoi", "matplotlib"}
+    assert extras["eval"] == {"pesq", "pystoi", "matplotlib", "fast_bss_eval"}
     dev = project["optional-dependencies"]["dev"]
     assert "vqaudio[train,eval]" in dev and {"pytest", "ruff", "vector-quantize-pytorch"} <= extras["dev"]
 

@@ -1,4 +1,7 @@
-"""vqaudio.data: speech, noise and music folders -> files and splits, crops, mixtures, utterances, test signals."""
+"""vqaudio.data: speech, noise and music folders -> files and splits, crops, mixtures, utterances, test signals.
+
+Music comes as MIR-1K stereo clips or MUSDB stem folders (`music_tracks` -> `MusicTrack`s of vocals and accompaniment).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from vqaudio.data.mixture import (
     load_stereo,
     snr_gain,
 )
+from vqaudio.data.music import MusicTrack, load_tracks, music_tracks
 from vqaudio.data.prompts import ASTERISK_SPLIT, NONSPEECH_PROMPTS
 from vqaudio.data.sources import NOISE_VAL_NAMES, music_clips, noise_files, noise_split
 from vqaudio.data.speech import DEFAULT_SPEECH_CORPORA, SPEECH_CORPORA, detect_layout, speech_files
@@ -42,6 +46,7 @@ __all__ = [
     "FixedCrop",
     "MixtureDataset",
     "MusicRemixDataset",
+    "MusicTrack",
     "NoisySpeechDataset",
     "RandomCrop",
     "RandomGain",
@@ -58,8 +63,10 @@ __all__ = [
     "detect_layout",
     "join_utterances",
     "load_stereo",
+    "load_tracks",
     "load_waves",
     "music_clips",
+    "music_tracks",
     "noise_files",
     "noise_split",
     "snr_gain",

@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 from vqaudio.audio.level import active_level_db, gain_to_level_db
 from vqaudio.data.base import SpeechFile
 from vqaudio.data.loading import OnError, as_path, load_waves
+from vqaudio.data.music import MusicTrack, load_tracks
 from vqaudio.data.rng import WorkerGenerator
 from vqaudio.data.transforms import RandomCrop, Transform, apply_transform
 
@@ -233,6 +234,9 @@ class NoisySpeechDataset(MixtureDataset):
 class MusicRemixDataset(MixtureDataset):
     """Vocals + accompaniment from stereo clips (left = accompaniment, right = vocals, as MIR-1K), remixed.
 
+    `clips` are stereo file paths, or `MusicTrack`s (`music_tracks`: MIR-1K files or MUSDB track folders, whose
+    stems are downmixed to mono), or both.
+
     Item i takes the vocals of clip i % (number of clips); with probability `remix_prob` the accompaniment of
     another clip drawn uniformly (a remix: new pairs of voice and backing, many more mixtures than songs),
     otherwise the clip's own (the original pairing; always so with a single clip). Each stem then gets a gain
@@ -248,7 +252,7 @@ class MusicRemixDataset(MixtureDataset):
 
     def __init__(
         self,
-        clips: Sequence[str | Path],
+        clips: Sequence[MusicTrack | str | Path],
         sample_rate: int,
         n_samples: int,
         *,
@@ -269,8 +273,9 @@ class MusicRemixDataset(MixtureDataset):
         self.stem_gain_db = _check_range("stem_gain_db", stem_gain_db)
         if length is not None:
             _positive_int("length", length)
-        loaded = load_stereo(clips, self.sample_rate, on_error, progress, desc="loading music")
-        self.clips: list[Path] = [as_path(clips[i]) for i, _ in loaded]
+        loaded = _music_rows(clips, self.sample_rate, on_error, progress)
+        chosen = [clips[i] for i, _ in loaded]
+        self.clips: list[Path] = [c.path if isinstance(c, MusicTrack) else Path(c) for c in chosen]  # files or folders
         self._clips = _WaveBank([w for _, w in loaded])  # (2, total): row 0 left = accompaniment, row 1 = vocals
         self.transform = transform
         self.length = len(self._clips) if length is None else int(length)
@@ -319,6 +324,21 @@ def load_stereo(
         if "channel(s)" not in str(err):
             raise
         raise ValueError(f"{err}: music stems need stereo files, accompaniment left and vocals right (MIR-1K)") from err
+
+
+def _music_rows(
+    clips: Sequence[MusicTrack | str | Path], sample_rate: int, on_error: OnError, progress: bool | None
+) -> list[tuple[int, np.ndarray]]:
+    """(index into `clips`, (2, T) float32 [accompaniment, vocals]) for every clip that loads.
+
+    A list of paths is read by `load_stereo`, as it always was; a list holding `MusicTrack`s by `load_tracks`
+    (mono stems), its paths taken as MIR-1K-layout tracks.
+    """
+    if not any(isinstance(c, MusicTrack) for c in clips):
+        return load_stereo(clips, sample_rate, on_error, progress, desc="loading music")  # type: ignore[arg-type]
+    tracks = [c if isinstance(c, MusicTrack) else MusicTrack(Path(c).stem, "mir1k", Path(c)) for c in clips]
+    loaded = load_tracks(tracks, sample_rate, mono=True, on_error=on_error, progress=progress)
+    return [(i, np.stack([accompaniment, vocals])) for i, vocals, accompaniment in loaded]
 
 
 class BandLimited(Dataset):
