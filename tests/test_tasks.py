@@ -35,7 +35,7 @@ def test_wrong_pairings_and_names_are_clear_errors() -> None:
         build_task("separate-later")
     with pytest.raises(ValueError, match="no default task"):
         default_task("something")
-    assert set(TASKS) == {"reconstruct", "codec", "envelope", "denoise"}
+    assert set(TASKS) == {"reconstruct", "codec", "envelope", "denoise", "separate"}
     assert default_task("vqunet") == "denoise"
 
 

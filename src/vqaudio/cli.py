@@ -267,18 +267,27 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_denoise(args: argparse.Namespace) -> int:
-    device = _device(args.device)
-    from vqaudio.audio.io import AUDIO_EXTENSIONS, load, save
-    from vqaudio.pipelines import Denoiser
+def _audio_inputs(args: argparse.Namespace) -> list[Path]:
+    """The audio files a command runs on: args.input itself, or every audio file under it (a folder)."""
+    from vqaudio.audio.io import AUDIO_EXTENSIONS
 
     if args.input.is_dir():
         _check_folder_output(args)
         files = _files_under(args.input, tuple(AUDIO_EXTENSIONS))
         if not files:
             raise FileNotFoundError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {args.input}")
-    elif not args.input.is_file():
+        return files
+    if not args.input.is_file():
         raise FileNotFoundError(f"no such audio file or folder: {args.input}")
+    return [args.input]
+
+
+def _cmd_denoise(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    from vqaudio.audio.io import load, save
+    from vqaudio.pipelines import Denoiser
+
+    files = _audio_inputs(args)
     denoiser = (
         Denoiser.from_checkpoint(args.model, device=device) if args.model else Denoiser.from_pretrained(device=device)
     )
@@ -294,6 +303,30 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
         wave, sr = load(path, mono=False)
         save((args.output / path.relative_to(args.input)).with_suffix(".wav"), denoiser(wave, sr), sr)
     print(f"wrote {len(files)} .wav files to {args.output}")
+    return 0
+
+
+def _cmd_separate(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    from tqdm import tqdm
+
+    from vqaudio.audio.io import load, save
+    from vqaudio.pipelines import Separator
+
+    files = _audio_inputs(args)
+    if args.output.is_file():
+        raise ValueError(f"-o {args.output} is a file; separate writes a folder (OUTDIR/<song>/vocals.wav, ...)")
+    separator = (
+        Separator.from_checkpoint(args.model, device=device) if args.model else Separator.from_pretrained(device=device)
+    )
+    log.info("model: %s", args.model or Separator.default_model)
+    for path in tqdm(files, desc="separate", unit="file", disable=_progress(args) or len(files) == 1):
+        wave, sr = load(path, mono=False)
+        song = path.relative_to(args.input).with_suffix("") if args.input.is_dir() else Path(path.stem)
+        for name, source in separator(wave, sr).items():
+            save(args.output / song / f"{name}.wav", source, sr)
+    names = ", ".join(f"{n}.wav" for n in separator.sources)
+    print(f"wrote {names} for {len(files)} song(s) under {args.output}")
     return 0
 
 
@@ -482,6 +515,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="denoiser weights (default: shipped denoise-16k)")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=_cmd_denoise)
+
+    p = command(
+        "separate",
+        "split a song into vocals and accompaniment (a file, or a folder of songs)",
+        "Separate songs with the shipped separate-16k (or --model): any rate, channel count and length (stereo in,\n"
+        "stereo out). Writes OUTDIR/<song>/vocals.wav and OUTDIR/<song>/accompaniment.wav at the input's rate,\n"
+        "channels and length; the two add back up to the song. A folder in: every audio file under it, recursively,\n"
+        "to OUTDIR/<relative path>/.\n\n"
+        "examples: vqaudio separate song.wav -o separated/\n"
+        "          vqaudio separate album/ -o separated/",
+    )
+    p.add_argument("input", type=Path, help="audio file (any rate/channels) or a folder of audio files")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--model", type=Path, help="separator weights (default: shipped separate-16k)")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.set_defaults(func=_cmd_separate)
     return parser
 
 

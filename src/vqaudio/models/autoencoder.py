@@ -21,6 +21,8 @@ class AutoencoderOutput:
     with the normalised target, so gradients also flow where the output falls below the floor).
     aux_losses: terms the bottleneck itself defines: "vq" (codebook + beta * commitment) or "kl" (nats/value).
     codes: VQ code indices (None for a VAE); perplexity: codebook perplexity of this batch (VQ models).
+    gain_db: for mask models that split their input into parts (the separator), the masks in dB on the input
+    magnitude, reconstruction_db's shape: a pipeline applies them to the input's own STFT, unfloored.
     """
 
     reconstruction_db: Tensor
@@ -28,6 +30,7 @@ class AutoencoderOutput:
     aux_losses: dict[str, Tensor]
     codes: Tensor | None = None
     perplexity: Tensor | None = None
+    gain_db: Tensor | None = None
 
 
 class SpectrogramAutoencoder(nn.Module):

@@ -8,6 +8,7 @@ from torch import nn
 
 from vqaudio.models.config import FramedConfig, VAEConfig, VQVAEConfig
 from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
+from vqaudio.models.separator import DualDecoderVAE, DualDecoderVAEConfig
 from vqaudio.models.unet import VQUNet, VQUNetConfig
 from vqaudio.models.vae import VAE
 from vqaudio.models.vqvae import VQVAE
@@ -17,12 +18,14 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {
     "vae": VAE,
     "envelope-vqvae": EnvelopeVQVAE,
     "vqunet": VQUNet,
+    "dual-vae": DualDecoderVAE,
 }
 CONFIG_TYPES: dict[str, type[Any]] = {
     "vqvae": VQVAEConfig,
     "vae": VAEConfig,
     "envelope-vqvae": EnvelopeVQVAEConfig,
     "vqunet": VQUNetConfig,
+    "dual-vae": DualDecoderVAEConfig,
 }
 
 

@@ -10,6 +10,7 @@ from vqaudio.pipelines.codec import Codec
 from vqaudio.pipelines.denoise import Denoiser
 from vqaudio.pipelines.reconstruct import Reconstructor
 from vqaudio.pipelines.runner import ChunkedRunner
+from vqaudio.pipelines.separate import Separator
 
 __all__ = [
     "ChunkedRunner",
@@ -17,6 +18,7 @@ __all__ = [
     "Denoiser",
     "Pipeline",
     "Reconstructor",
+    "Separator",
     "TrueMagnitudeGriffinLim",
     "pipelines_for",
 ]

@@ -14,7 +14,7 @@ import yaml
 class DataConfig:
     """Where the audio comes from and how it is cut into training examples."""
 
-    root: str | None = None  # folder of speech; `vqaudio train --data` overrides it
+    root: str | None = None  # folder of speech (songs for separate); `vqaudio train --data` overrides it
     crop_seconds: float = 1.0
     crops_per_file: int = 1
     val_crops_per_file: int = 1
@@ -32,6 +32,10 @@ class DataConfig:
     level_dbfs: list[float] | None = field(default_factory=lambda: [-35.0, -15.0])
     band_limit_prob: float = 0.0  # share of training mixtures band-limited to 4 kHz, as telephone speech is
     noise_speed_perturb: float = 0.0  # training noise played at a random speed in [1 - s, 1 + s] (its spectrum moves)
+    # Music (the separate task): songs from `root`; training pairs a clip's vocals with another clip's accompaniment
+    # `remix_prob` of the time, each stem at a gain drawn in `stem_gain_db` (speed_perturb applies to each stem).
+    remix_prob: float = 0.5
+    stem_gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])
 
 
 @dataclass
@@ -71,8 +75,8 @@ class RecipeConfig:
     """A whole recipe: a named model of one type with its config, the task it is trained for, data and training."""
 
     name: str
-    model_type: str  # "vqvae" | "vae" | "envelope-vqvae" (keys of vqaudio.models.MODEL_TYPES)
-    task: str | None = None  # "reconstruct" | "codec" | "envelope" (train.tasks.TASKS); None: the model type's default
+    model_type: str  # "vqvae" | "vae" | "envelope-vqvae" | "vqunet" | "dual-vae" (vqaudio.models.MODEL_TYPES)
+    task: str | None = None  # "reconstruct" | "codec" | "envelope" | "denoise" | "separate" (train.tasks.TASKS)
     model: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

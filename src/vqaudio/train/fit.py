@@ -144,4 +144,15 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
     best = out / BEST_WEIGHTS
     if not best.is_file():
         raise RuntimeError(f"training ended without a validation round, so no weights were saved in {out}")
+    _draw_loss_curves(out)
     return best
+
+
+def _draw_loss_curves(out: Path) -> None:
+    """RUN_DIR/loss_curves.png, where matplotlib is installed (a picture is no reason to fail a finished run)."""
+    try:
+        from vqaudio.report import plot_loss_curves
+
+        log.info("loss curves: %s", plot_loss_curves(out))
+    except (ImportError, FileNotFoundError, ValueError) as err:
+        log.warning("no loss curves drawn for %s: %s", out, err)

@@ -24,10 +24,12 @@ from torch.utils.data import Dataset
 from vqaudio.audio import istft, stft
 from vqaudio.data import (
     BandLimited,
+    MusicRemixDataset,
     NoisySpeechDataset,
     SpeechFile,
     SpeedPerturb,
     WaveformCropDataset,
+    music_tracks,
     noise_files,
     speech_files,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "DenoiseTask",
     "EnvelopeTask",
     "ReconstructTask",
+    "SeparateTask",
     "Task",
     "build_task",
     "default_task",
@@ -194,11 +197,66 @@ class EnvelopeTask(_SpeechCropsTask):
         return with_grad, parts
 
 
-class DenoiseTask(Task):
+class _MixtureTask(Task):
+    """Tasks whose input is a mixture and whose targets are what is under it (clean speech, or the stems).
+
+    Loss: on the targets' features as `reconstruct` (normalised dB MSE + the compressed-magnitude term, weights
+    from the model config) + the bottleneck's terms, - recon_sisdr_weight x SI-SDR/10 of the output waveforms (each
+    estimated magnitude with the mixture's phase, as the benchmarks score them). Validation logs that SI-SDR.
+    """
+
+    def features(self, model: nn.Module, batch: Any) -> tuple[Tensor, MixtureTargets]:  # type: ignore[override]
+        """(mixture features, the targets' features with their waveforms and the mixture STFT for the SI-SDR)."""
+        mixture, targets = self.waves(batch)
+        front_end = model.config.front_end
+        spectrogram = stft(mixture, front_end.stft)
+        wanted = MixtureTargets(front_end.features(targets), targets, spectrogram)
+        return front_end.from_spectrogram(spectrogram), wanted
+
+    def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        total, parts = spectral_loss(model, output, targets.features)
+        weight = getattr(model.config, "recon_sisdr_weight", 0.0)
+        if weight > 0:
+            sdr, counted = self._si_sdr(model, output, targets)
+            if bool(counted.any()):
+                parts["si_sdr"] = sdr[counted].mean()
+                total = total - weight * parts["si_sdr"] / 10.0  # dB / 10: about the size of the spectral terms
+        return total, parts
+
+    def validation_metrics(self, model: nn.Module, output: AutoencoderOutput, targets: Any) -> dict[str, Tensor]:
+        metrics = super().validation_metrics(model, output, targets.features)
+        sdr, counted = self._si_sdr(model, output, targets)
+        if bool(counted.any()):
+            metrics["si_sdr_db"] = sdr[counted].mean()
+        return metrics
+
+    @staticmethod
+    def _si_sdr(model: nn.Module, output: AutoencoderOutput, targets: MixtureTargets) -> tuple[Tensor, Tensor]:
+        """SI-SDR (dB) of each output waveform: the estimated magnitude with the mixture's phase, inverted."""
+        cfg = model.config
+        estimate_db = output.normalized * cfg.norm_std + cfg.norm_mean  # no floor clamp: keeps gradients
+        mixture = targets.mixture_spectrogram
+        phase = mixture / mixture.abs().clamp_min(1e-8)
+        if estimate_db.dim() > phase.dim():  # one estimate per source: (B, S, F, N) against (B, F, N)
+            phase = phase.unsqueeze(-3)
+        wave = istft(torch.pow(10.0, estimate_db / 20.0) * phase, cfg.front_end.stft, targets.waves.shape[-1])
+        return si_sdr_db(wave, targets.waves)
+
+
+@dataclass
+class MixtureTargets:
+    """What a mixture task's loss compares with: the targets' features and waveforms ((B, T) clean speech, or
+    (B, S, T) stems) and the mixture's complex STFT (for its phase)."""
+
+    features: Tensor
+    waves: Tensor
+    mixture_spectrogram: Tensor
+
+
+class DenoiseTask(_MixtureTask):
     """Noisy speech in, clean speech out: speech of `data.root` mixed with noise of `data.noise` on the fly at an SNR
     drawn in `data.snr_db` and an overall level in `data.level_dbfs` (validation mixtures fixed by the seed), a share
-    `data.band_limit_prob` of training mixtures band-limited to 4 kHz. Loss: on the clean speech's features, as
-    `reconstruct` (normalised dB MSE + the compressed-magnitude term, weights from the model config) + the VQ loss.
+    `data.band_limit_prob` of training mixtures band-limited to 4 kHz. Loss and metrics: see `_MixtureTask`.
     """
 
     name = "denoise"
@@ -238,48 +296,50 @@ class DenoiseTask(Task):
         mixture, stems = batch
         return mixture, stems[:, 0]  # stems: (speech, noise)
 
-    def features(self, model: nn.Module, batch: Any) -> tuple[Tensor, DenoiseTargets]:  # type: ignore[override]
-        """(noisy features, the clean speech's features with its waveform and the noisy STFT for the SI-SDR term)."""
-        noisy, clean = self.waves(batch)
-        front_end = model.config.front_end
-        spectrogram = stft(noisy, front_end.stft)
-        targets = DenoiseTargets(front_end.features(clean), clean, spectrogram)
-        return front_end.from_spectrogram(spectrogram), targets
 
-    def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        total, parts = spectral_loss(model, output, targets.features)
-        weight = getattr(model.config, "recon_sisdr_weight", 0.0)
-        if weight > 0:
-            sdr, counted = self._si_sdr(model, output, targets)
-            if bool(counted.any()):
-                parts["si_sdr"] = sdr[counted].mean()
-                total = total - weight * parts["si_sdr"] / 10.0  # dB / 10: about the size of the spectral terms
-        return total, parts
+class SeparateTask(_MixtureTask):
+    """A song in, its vocals and accompaniment out: clips of `data.root` (MIR-1K or MUSDB18 layout, `train/` and
+    `val/`). Training mixtures pair the vocals of one clip with, `data.remix_prob` of the time, the accompaniment of
+    another, each stem at a gain drawn in `data.stem_gain_db` and played at a speed drawn within
+    `data.speed_perturb`, the mixture at a level in `data.level_dbfs`. Validation: the original songs as recorded,
+    one fixed crop each. Loss and metrics: see `_MixtureTask` (per source, averaged).
+    """
 
-    def validation_metrics(self, model: nn.Module, output: AutoencoderOutput, targets: Any) -> dict[str, Tensor]:
-        metrics = super().validation_metrics(model, output, targets.features)
-        sdr, counted = self._si_sdr(model, output, targets)
-        if bool(counted.any()):
-            metrics["si_sdr_db"] = sdr[counted].mean()
-        return metrics
+    name = "separate"
+    model_types = ("dual-vae",)
+    stems = ("vocals", "accompaniment")
 
-    @staticmethod
-    def _si_sdr(model: nn.Module, output: AutoencoderOutput, targets: DenoiseTargets) -> tuple[Tensor, Tensor]:
-        """SI-SDR (dB) of the denoised waveform: the estimate's magnitude with the noisy phase, inverted."""
-        cfg = model.config
-        estimate_db = output.normalized * cfg.norm_std + cfg.norm_mean  # no floor clamp: keeps gradients
-        phase = targets.noisy_spectrogram / targets.noisy_spectrogram.abs().clamp_min(1e-8)
-        wave = istft(torch.pow(10.0, estimate_db / 20.0) * phase, cfg.front_end.stft, targets.clean.shape[-1])
-        return si_sdr_db(wave, targets.clean)
+    def datasets(
+        self, data: DataConfig, sample_rate: int, seed: int, level_db: float | None
+    ) -> tuple[Dataset, Dataset]:
+        if not data.root:
+            raise ValueError("separate training needs songs: pass --data DIR (e.g. ../shared/data/music/mir1k)")
+        crop = round(data.crop_seconds * sample_rate)
+        train_tracks, val_tracks = music_tracks(data.root, "train"), music_tracks(data.root, "val")
+        if data.max_files is not None:
+            train_tracks, val_tracks = train_tracks[: data.max_files], val_tracks[: data.max_files]
+        speed = SpeedPerturb(data.speed_perturb, crop) if data.speed_perturb else None
+        train = MusicRemixDataset(
+            train_tracks, sample_rate, crop, remix_prob=data.remix_prob, stem_gain_db=tuple(data.stem_gain_db),
+            level_dbfs=None if data.level_dbfs is None else tuple(data.level_dbfs), seed=seed,
+            length=len(train_tracks) * data.crops_per_file, transform=speed,
+        )  # fmt: skip
+        val = MusicRemixDataset(
+            val_tracks, sample_rate, crop, remix_prob=0.0, stem_gain_db=(0.0, 0.0), level_dbfs=None, fixed=True,
+            seed=seed, length=len(val_tracks) * data.val_crops_per_file,
+        )  # fmt: skip
+        return train, val
 
+    def waves(self, batch: Any) -> tuple[Tensor, Tensor]:
+        mixture, stems = batch
+        return mixture, stems  # (B, T), (B, S, T) in MusicRemixDataset.stem_names order
 
-@dataclass
-class DenoiseTargets:
-    """What the denoise loss compares with: the clean speech's features and waveform, and the noisy STFT (phase)."""
-
-    features: Tensor
-    clean: Tensor
-    noisy_spectrogram: Tensor
+    def features(self, model: nn.Module, batch: Any) -> tuple[Tensor, MixtureTargets]:  # type: ignore[override]
+        sources = tuple(model.config.sources)
+        if sources != self.stems:
+            raise ValueError(f"the separate task trains sources {list(self.stems)} in that order; the model has "
+                             f"{list(sources)}")  # fmt: skip
+        return super().features(model, batch)
 
 
 def _speech_files(data: DataConfig, split: str) -> list[SpeechFile]:
@@ -297,8 +357,16 @@ def _named(folder: str, names: list[str]) -> list[Any]:
     return kept
 
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ReconstructTask, CodecTask, EnvelopeTask, DenoiseTask)}
-_DEFAULT_TASK = {"vqvae": "reconstruct", "vae": "reconstruct", "envelope-vqvae": "envelope", "vqunet": "denoise"}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (ReconstructTask, CodecTask, EnvelopeTask, DenoiseTask, SeparateTask)
+}
+_DEFAULT_TASK = {
+    "vqvae": "reconstruct",
+    "vae": "reconstruct",
+    "envelope-vqvae": "envelope",
+    "vqunet": "denoise",
+    "dual-vae": "separate",
+}
 
 
 def default_task(model_type: str) -> str:
