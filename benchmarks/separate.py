@@ -42,7 +42,6 @@ Published anchors (vocal GNSDR on MIR-1K at 0 dB; published, not measured here):
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from tqdm import tqdm
 
 from vqaudio.assets import pretrained_names
 from vqaudio.audio import STFTConfig, istft, resample, stft
-from vqaudio.data import MusicTrack, music_tracks
+from vqaudio.data import MusicTrack, music_tracks, singer_of
 from vqaudio.evaluation import finish_report, machine_description, markdown_table
 from vqaudio.metrics import MetricError, global_scores, separation_scores
 from vqaudio.pipelines import Separator
@@ -88,7 +87,6 @@ PUBLISHED = [
     {"system": "deep recurrent networks (Huang et al. 2014)", "gnsdr_vocals": 7.45},
     {"system": "stacked hourglass networks (Park et al. 2018)", "gnsdr_vocals": 10.51},
 ]
-_MIR1K_NAME = re.compile(r"^([^_]+)_\d+_\d+$")
 
 # (wave (T,) or (C, T), sample_rate) -> {"vocals": same shape, "accompaniment": same shape}
 SeparatorLike = Callable[[np.ndarray, int], dict[str, np.ndarray]]
@@ -115,12 +113,6 @@ class Mixture:
     @property
     def samples(self) -> int:
         return int(self.vocals.size)
-
-
-def singer_of(name: str) -> str:
-    """MIR-1K `<singer>_<n>_<m>` -> singer; any other name (a MUSDB track) is its own group."""
-    match = _MIR1K_NAME.match(name)
-    return match.group(1) if match else name
 
 
 def spread(items: Sequence[Any], count: int | None) -> list[Any]:

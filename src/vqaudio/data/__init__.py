@@ -17,7 +17,7 @@ from vqaudio.data.mixture import (
     load_stereo,
     snr_gain,
 )
-from vqaudio.data.music import MusicTrack, load_tracks, music_tracks
+from vqaudio.data.music import MusicTrack, load_tracks, music_tracks, singer_of
 from vqaudio.data.prompts import ASTERISK_SPLIT, NONSPEECH_PROMPTS
 from vqaudio.data.sources import NOISE_VAL_NAMES, music_clips, noise_files, noise_split
 from vqaudio.data.speech import DEFAULT_SPEECH_CORPORA, SPEECH_CORPORA, detect_layout, speech_files
@@ -69,6 +69,7 @@ __all__ = [
     "music_tracks",
     "noise_files",
     "noise_split",
+    "singer_of",
     "snr_gain",
     "speech_files",
     "stable_fraction",

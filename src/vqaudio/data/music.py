@@ -13,6 +13,7 @@ accompaniment); `load_tracks` loads many, with a progress bar and broken files s
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ from vqaudio.data.base import Split, audio_files_in
 from vqaudio.data.loading import OnError
 from vqaudio.data.sources import _check_split, _existing_folder, music_clips
 
-__all__ = ["LAYOUTS", "MUSDB_STEMS", "STEM_LENGTH_TOLERANCE", "MusicTrack", "load_tracks", "music_tracks"]
+__all__ = [
+    "LAYOUTS",
+    "MUSDB_STEMS",
+    "STEM_LENGTH_TOLERANCE",
+    "MusicTrack",
+    "load_tracks",
+    "music_tracks",
+    "singer_of",
+]
 
 LAYOUTS: tuple[str, ...] = ("mir1k", "musdb")
 MUSDB_STEMS: tuple[str, ...] = ("mixture", "vocals", "drums", "bass", "other")
@@ -34,6 +43,15 @@ _BACKING_STEMS = ("drums", "bass", "other")
 # Stems whose lengths differ by less than this fraction of the longest are trimmed to the shortest.
 STEM_LENGTH_TOLERANCE = 0.01
 _PROGRESS_MIN_FILES = 50
+
+
+_MIR1K_NAME = re.compile(r"^([^_]+)_\d+_\d+$")
+
+
+def singer_of(name: str) -> str:
+    """MIR-1K `<singer>_<n>_<m>` -> singer; any other name (a MUSDB track) is its own group."""
+    match = _MIR1K_NAME.match(name)
+    return match.group(1) if match else name
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,11 @@ class MusicTrack:
         if self.layout not in LAYOUTS:
             raise ValueError(f"MusicTrack {self.name!r}: unknown layout {self.layout!r}; use one of {LAYOUTS}")
         object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def singer(self) -> str:
+        """Who sings: the MIR-1K clip name's first part; a MUSDB track is its own group."""
+        return singer_of(self.name)
 
     def load(self, sample_rate: int, mono: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(vocals, accompaniment) float32 at `sample_rate` (resampled with soxr): (T,) each if `mono`, else (C, T).

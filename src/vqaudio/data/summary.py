@@ -30,6 +30,8 @@ CORPUS_LICENCES: dict[str, str] = {
     "speech_commands": "Speech Commands v0.02, CC BY 4.0",
     "librispeech": "LibriSpeech, CC BY 4.0",
     "gcompris": "GCompris voices, GPL / CC BY-SA / public domain per file",
+    "mir1k": "MIR-1K, released for research use (Hsu and Jang, 2010)",
+    "musdb": "MUSDB18, for non-commercial research, licences per track",
 }
 CORPUS_TITLES: dict[str, str] = {
     "fsdd": "FSDD",
@@ -37,6 +39,8 @@ CORPUS_TITLES: dict[str, str] = {
     "speech_commands": "Speech Commands",
     "librispeech": "LibriSpeech",
     "gcompris": "GCompris voices",
+    "mir1k": "MIR-1K karaoke clips",
+    "musdb": "MUSDB18 tracks",
     "folder": "other recordings",
 }
 # Before LibriSpeech and GCompris had readers of their own they were listed as plain folders; a "folder" file

@@ -110,19 +110,31 @@ def training_data_for_card(meta: dict, data_root: Path | None = None) -> tuple[d
     words = _decoded(meta, "words")
     from vqaudio.data import speech_files  # reads no audio; only needed on this path
 
+    lister = "music_tracks" if meta.get("model_type") == "dual-vae" else "speech_files"
     try:
-        files = speech_files(folder, split, words=words, corpora=_decoded(meta, "corpora"))
+        if lister == "music_tracks":
+            files = _song_files(folder, split)
+        else:
+            files = speech_files(folder, split, words=words, corpora=_decoded(meta, "corpora"))
     except ValueError as err:
         return None, f"not known: the run recorded no list of its files, and re-listing {where} failed ({err})"
     for_words = f" for the words {', '.join(map(str, words))}" if words else ""
     note = (
         f"re-derived from the folder {where} when this card was written (the run recorded no list of its files): "
-        f"its `{split}` split{for_words} as `vqaudio.data.speech_files` lists it, "
+        f"its `{split}` split{for_words} as `vqaudio.data.{lister}` lists it, "
         "assuming the folder is unchanged since training"
     )
     if _decoded(meta, "max_files"):
         note += f"; the run kept at most {_decoded(meta, 'max_files')} of these files"
     return summarize_training_files(files, _total_seconds(files)), note
+
+
+def _song_files(folder: Path, split: str) -> list[Any]:
+    """The songs of a music folder's split as SpeechFile rows (singer for speaker, the layout for the corpus)."""
+    from vqaudio.data import SpeechFile, music_tracks
+
+    corpus = {"mir1k": "mir1k", "musdb": "musdb"}
+    return [SpeechFile(t.path, t.singer, corpus[t.layout]) for t in music_tracks(folder, split)]  # type: ignore[arg-type]
 
 
 NOISE_LICENCE = "real ambient recordings, CC0 / CC BY / public domain (SOUNDS_LICENSING.md beside them)"
@@ -134,6 +146,15 @@ def _noise_row(meta: dict) -> str:
         return ""
     folder = _meta(meta, "noise_data") or "../shared/data/noise (train recordings: all but city, rain and wind)"
     return f"\n| noise | `{folder}`: {NOISE_LICENCE} |"
+
+
+def _retrain_data(meta: dict) -> str:
+    default = "../shared/data/music/mir1k" if meta.get("model_type") == "dual-vae" else "../shared/data/speech"
+    return _meta(meta, "training_data") or default
+
+
+def _voices(meta: dict) -> str:
+    return "singers" if meta.get("model_type") == "dual-vae" else "speakers"
 
 
 def _latent(bits: float | None, values: float | None) -> str:
@@ -170,9 +191,9 @@ def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module, 
 | best epoch / step | {_meta(meta, "epoch")} / {_meta(meta, "step")} (validation loss {_meta(meta, "val/loss")}) |
 | stored | safetensors, fp16, config in the file's metadata (`vqaudio info {path.name}`) |
 
-Retrain with one command: `make pretrained` (or `vqaudio train recipes/{name}.yaml --data ../shared/data/speech`
+Retrain with one command: `make pretrained` (or `vqaudio train recipes/{name}.yaml --data {_retrain_data(meta)}`
 then `python -m vqaudio.train.publish runs/{name}/best.safetensors src/vqaudio/assets/pretrained/{name}.safetensors`).
-Measured quality on the validation speakers: `benchmarks/RESULTS.md`, with the command that produced each table.
+Measured quality on the validation {_voices(meta)}: `benchmarks/RESULTS.md`, with the command that produced each table.
 """
 
 
