@@ -49,12 +49,14 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
 
-# Retrain every shipped model from its recipe and copy the best weights into the package (CPU: ~3 h; the denoiser
-# reads its noise from the recipe's data.noise, ../shared/data/noise).
-SHIPPED := reconstruct-vqvae-8k reconstruct-vae-8k codec-8k denoise-16k
+# Retrain every shipped model from its recipe and copy the best weights into the package (CPU: ~4 h; the denoiser
+# reads its noise from the recipe's data.noise, ../shared/data/noise; the separator trains on MUSIC).
+SHIPPED := reconstruct-vqvae-8k reconstruct-vae-8k codec-8k denoise-16k separate-16k
 DATA ?= ../shared/data/speech
+MUSIC ?= ../shared/data/music/mir1k
 pretrained: $(STAMP)
 	for name in $(SHIPPED); do \
-		$(BIN)/vqaudio train recipes/$$name.yaml --data $(DATA) --out runs && \
+		case $$name in separate-*) data=$(MUSIC);; *) data=$(DATA);; esac; \
+		$(BIN)/vqaudio train recipes/$$name.yaml --data $$data --out runs --force && \
 		$(BIN)/python -m vqaudio.train.publish runs/$$name/best.safetensors src/vqaudio/assets/pretrained/$$name.safetensors || exit 1; \
 	done

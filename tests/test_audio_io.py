@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import wave as wave_module
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import soundfile as sf
 import torch
 
 from vqaudio.audio import AUDIO_EXTENSIONS, AudioError, load, resample, save, to_mono
+from vqaudio.audio.atomic import atomic_output, write_bytes_atomic
+from vqaudio.audio.io import READABLE_EXTENSIONS, check_writable
 
 
 def _tones(channels: int, sample_rate: int, seconds: float = 0.25) -> np.ndarray:
@@ -211,6 +215,73 @@ def test_load_rejects_bad_target_rate(tmp_path: Path) -> None:
 
 def test_extensions_constant() -> None:
     assert AUDIO_EXTENSIONS == (".wav", ".flac", ".ogg")
+
+
+def test_readable_extensions_are_what_load_decodes(tmp_path: Path) -> None:
+    assert READABLE_EXTENSIONS[:3] == AUDIO_EXTENSIONS and len(set(READABLE_EXTENSIONS)) == len(READABLE_EXTENSIONS)
+    if "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile has no MP3 (< 1.1)")
+    assert ".mp3" in READABLE_EXTENSIONS
+    x = _tones(1, 16000)[0]
+    y, sr = load(save(tmp_path / "a.mp3", x, 16000))
+    assert sr == 16000 and abs(y.size - x.size) < 2000 and np.isfinite(y).all()
+
+
+def test_check_writable_is_the_extension_test_save_makes(tmp_path: Path) -> None:
+    for name in ("a.wav", "a.FLAC", "a.ogg"):
+        assert check_writable(tmp_path / name)
+    for name in ("out.txt", "out", "out.opus"):
+        with pytest.raises(AudioError, match=r"extension.*\.wav"):
+            check_writable(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []  # checks only, writes nothing
+
+
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".ogg"])
+def test_save_is_atomic(tmp_path: Path, ext: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save that dies half-way leaves neither a half-written file under the name nor a temporary file."""
+    path = tmp_path / f"clip{ext}"
+    real_write = sf.write
+
+    def dying_write(file: str, data: np.ndarray, *args: object, **kwargs: object) -> None:
+        real_write(file, data[: len(data) // 2], *args, **kwargs)
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(sf, "write", dying_write)
+    with pytest.raises(AudioError, match="killed"):
+        save(path, _tones(2, 8000), 8000)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    save(path, _tones(2, 8000), 8000)  # an existing complete file survives a failed rewrite
+    before = path.read_bytes()
+    with pytest.raises(KeyboardInterrupt), atomic_output(path) as tmp:  # killed while writing
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_atomic_writes_make_folders_and_use_normal_permissions(tmp_path: Path) -> None:
+    out = write_bytes_atomic(tmp_path / "a" / "b" / "x.vqa", b"VQA\x00data")
+    assert out.read_bytes() == b"VQA\x00data" and [p.name for p in out.parent.iterdir()] == ["x.vqa"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    write_bytes_atomic(out, b"new")
+    assert out.read_bytes() == b"new"
+
+
+def test_clipping_is_a_warning_naming_the_file_and_the_peak(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    loud = np.concatenate([np.full(50, 0.5), np.full(50, -2.5)]).astype(np.float32)
+    with caplog.at_level(logging.WARNING, logger="vqaudio.audio.io"):
+        save(tmp_path / "loud.wav", np.stack([loud, loud]), 8000)
+    assert len(caplog.records) == 1  # once per file, not per channel or sample
+    message = caplog.records[0].getMessage()
+    assert "loud.wav" in message and "2.500" in message and "+8.0 dBFS" in message and "clipped" in message
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vqaudio.audio.io"):
+        save(tmp_path / "float.wav", loud, 8000, subtype="FLOAT")  # floats keep the peak: nothing to say
+        save(tmp_path / "full.wav", np.clip(loud, -1, 1), 8000)  # exactly full scale is not clipping
+    assert caplog.records == []
+    assert load(tmp_path / "float.wav")[0].min() == pytest.approx(-2.5)
 
 
 @pytest.mark.shared_data

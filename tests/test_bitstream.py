@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 
@@ -32,8 +33,9 @@ def random_codes(rng: np.random.Generator, n_frames: int, codebook_sizes: list[i
 def make_header(n_frames: int = 50, codebook_sizes: list[int] | None = None, n_channels: int = 1,
                 **overrides) -> VqaHeader:  # fmt: skip
     sizes = codebook_sizes if codebook_sizes is not None else [1024, 256]
+    # 50 frames/s of 16 kHz input: 320 samples a frame
     fields = dict(model_id="vqaudio-1200", model_hash="abc123", sample_rate=16000, model_sample_rate=8000,
-                  n_samples=16000, n_channels=n_channels, frame_rate=50.0, n_frames=n_frames,
+                  n_samples=320 * n_frames, n_channels=n_channels, frame_rate=50.0, n_frames=n_frames,
                   stages_used=len(sizes), codebook_sizes=sizes)  # fmt: skip
     fields.update(overrides)
     return VqaHeader(**fields)
@@ -136,9 +138,9 @@ def test_sizes_match_the_file(vqa_file: tuple[bytes, VqaHeader, np.ndarray]) -> 
     data, header, _ = vqa_file
     assert header.payload_bytes == -(-37 * 20 // 8)
     assert header.header_bytes + header.payload_bytes == header.total_bytes == len(data)
-    assert header.duration_s == pytest.approx(1.0)
-    assert header.bits_per_second() == pytest.approx(8 * len(data))
-    assert header.bits_per_second(include_header=False) == pytest.approx(8 * header.payload_bytes)
+    assert header.duration_s == pytest.approx(37 / 50)
+    assert header.bits_per_second() == pytest.approx(8 * len(data) / 0.74)
+    assert header.bits_per_second(include_header=False) == pytest.approx(8 * header.payload_bytes / 0.74)
 
 
 def test_multichannel_round_trip(tmp_path) -> None:
@@ -179,6 +181,22 @@ def test_write_rejects_inconsistent_input() -> None:
         make_header(frame_rate=float("nan"))
     with pytest.raises(BitstreamError, match="JSON-serialisable"):
         write_vqa(make_header(n_frames=0, extra={"x": object()}), np.zeros((0, 2), dtype=int))
+    with pytest.raises(BitstreamError, match="carry less in 'extra'"):  # a header no reader would accept
+        write_vqa(make_header(n_frames=0, extra={"x": "a" * 70_000}), np.zeros((0, 2), dtype=int))
+    with pytest.raises(BitstreamError, match="carry less in 'extra'"):
+        write_vqa(make_header(n_frames=0, extra={"x": json.loads("[" * 40 + "]" * 40)}), np.zeros((0, 2), dtype=int))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("sample_rate", 999, "'sample_rate' must be a rate in 1000"), ("model_sample_rate", 2**40, "'model_sample_rate'"),
+     ("n_channels", 9, "'n_channels' must be in 1..8"), ("n_samples", 2**60, "beyond any real file"),
+     ("frame_rate", 9000.0, "at most the model rate"), ("gain_db", [-300.0], "gain_db"),
+     ("codebook_sizes", [1, 1], "0 bits"), ("n_samples", 32000, "holds only 50 frames")],
+)  # fmt: skip
+def test_header_fields_are_bounded(field: str, value: object, message: str) -> None:
+    with pytest.raises(BitstreamError, match=re.escape(message)):
+        make_header(**{field: value})
 
 
 # ---------------------------------------------------------------- every error

@@ -19,8 +19,8 @@ from vqaudio.data.synth import synth_speech
 from vqaudio.models import VQVAE, VQVAEConfig, save_model
 from vqaudio.train import fit
 
-COMMANDS = ("train", "reconstruct", "evaluate", "info", "encode", "decode", "codec")
-MODEL_COMMANDS = ("reconstruct", "evaluate", "encode", "decode", "codec")
+COMMANDS = ("train", "reconstruct", "evaluate", "info", "encode", "decode", "codec", "denoise", "separate")
+MODEL_COMMANDS = ("reconstruct", "evaluate", "encode", "decode", "codec", "denoise", "separate")
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,8 @@ def test_every_command_explains_itself(command: str, capsys: pytest.CaptureFixtu
     text = capsys.readouterr().out
     assert "example" in text and "--quiet" in text
     assert ("--device DEVICE" in text) == (command in MODEL_COMMANDS)
+    assert ("--threads N" in text) == (command in MODEL_COMMANDS)  # every model command, all of them write
+    assert ("--force" in text) == (command in MODEL_COMMANDS or command == "train")  # train: replace best weights
 
 
 def test_help_does_not_import_torch() -> None:
@@ -165,11 +167,13 @@ def test_unusable_device_is_a_clear_error(
         "encode": ["encode", str(wav), "-o", str(tmp_path / "o.vqa")],
         "decode": ["decode", str(tmp_path / "o.vqa"), "-o", str(tmp_path / "o.wav")],
         "codec": ["codec", str(wav), "-o", str(tmp_path / "o.wav")],
+        "denoise": ["denoise", str(wav), "-o", str(tmp_path / "o.wav")],
+        "separate": ["separate", str(wav), "-o", str(tmp_path / "sep")],
     }[command]
     assert main([*args, "--device", device]) == 2  # checked before any model or file is read
     err = capsys.readouterr().err
     assert f"vqaudio {command}: error: --device {device!r}" in err and "Traceback" not in err
-    assert not (tmp_path / "o.wav").exists() and not (tmp_path / "o.vqa").exists()
+    assert not (tmp_path / "o.wav").exists() and not (tmp_path / "o.vqa").exists() and not (tmp_path / "sep").exists()
 
 
 def test_device_cpu_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -182,7 +186,7 @@ def test_device_cpu_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_quiet_silences_info_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = str(tiny_codec_weights(tmp_path / "tiny.safetensors"))
     wav = save(tmp_path / "in.wav", synth_speech(0.5, 8000, seed=1), 8000)
-    encode = ["encode", str(wav), "-o", str(tmp_path / "o.vqa"), "--model", model]
+    encode = ["encode", str(wav), "-o", str(tmp_path / "o.vqa"), "--model", model, "--force"]  # run again and again
     assert main(encode) == 0
     out, err = capsys.readouterr()
     assert "model: tiny" in err and "wrote" in out  # log lines on stderr, results on stdout

@@ -100,3 +100,57 @@ def test_demo_writes_audio_and_metrics(tmp_path: Path) -> None:
         assert row["bitrate"] <= int(folder.name.removesuffix("bps")) * 1.01  # payload rate: the rung, +padding
     assert [r["bitrate"] for r in codec_rows] == sorted(r["bitrate"] for r in codec_rows)
     assert codec_rows[-1]["pesq_nb"] > codec_rows[0]["pesq_nb"]  # more stages, better speech
+
+
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_samples_by_channels_arrays_are_refused_with_a_hint(small_model: VQVAE, as_torch: bool) -> None:
+    rec = Reconstructor(small_model, griffin_lim_iters=1)
+    wave = synth_speech(1.0, 8000, seed=6)
+    stereo = np.stack([wave, 0.5 * wave])  # (2, 8000)
+    convert = torch.from_numpy if as_torch else np.asarray
+    with pytest.raises(ValueError, match=r"at most 8 channels; got \(8000, 2\).*pass wave\.T"):
+        rec(convert(np.ascontiguousarray(stereo.T)), 8000)  # what soundfile.read returns
+    with pytest.raises(ValueError, match=r"at most 8 channels; got \(1, 8000, 2\).*swapped"):
+        rec(convert(np.ascontiguousarray(stereo.T[None])), 8000)
+    with pytest.raises(ValueError, match=r"at most 8 channels; got \(9, 100\)"):
+        rec(convert(np.zeros((9, 100), np.float32)), 8000)
+    out = rec(convert(stereo), 8000)
+    assert tuple(out.shape) == (2, 8000) and isinstance(out, torch.Tensor) == as_torch
+
+
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_integer_pcm_is_scaled_as_soundfile_reads_it(small_model: VQVAE, as_torch: bool) -> None:
+    from vqaudio.pipelines.base import as_float_array
+
+    convert = torch.from_numpy if as_torch else np.asarray
+    pcm = {
+        np.int16: (np.array([-32768, 0, 16384, 32767], np.int16), [-1.0, 0.0, 0.5, 32767 / 32768]),
+        np.int32: (np.array([-(2**31), 0, 2**30], np.int32), [-1.0, 0.0, 0.5]),
+        np.uint8: (np.array([0, 128, 192, 255], np.uint8), [-1.0, 0.0, 0.5, 127 / 128]),
+    }
+    for dtype, (samples, expected) in pcm.items():
+        scaled = as_float_array(convert(samples))
+        assert scaled.dtype == np.float32, dtype
+        np.testing.assert_allclose(scaled, expected, rtol=0, atol=1e-7)
+    rec = Reconstructor(small_model, griffin_lim_iters=2)
+    wave = synth_speech(0.5, 8000, seed=7)
+    as_int16 = np.round(wave * 32767).astype(np.int16)
+    out = np.asarray(rec(convert(as_int16), 8000))
+    reference = rec(as_int16 / np.float32(32768), 8000)
+    assert out.dtype == np.float32 and np.abs(out).max() < 2.0  # not 32768 times too loud
+    np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-5)
+    if as_torch:
+        bads = [(torch.arange(10), "int64"), (torch.ones(10, dtype=torch.bool), "boolean"),
+                (torch.ones(10, dtype=torch.cfloat), "complex")]  # fmt: skip
+    else:
+        bads = [(np.arange(10), "int64"), (np.ones(10, bool), "boolean"), (np.ones(10, complex), "complex")]
+    for bad, what in bads:
+        with pytest.raises(ValueError, match=what):
+            as_float_array(bad)
+
+
+@pytest.mark.parametrize("rate", [0, 999, 384_001, 2**40])
+def test_sample_rates_outside_the_range_are_refused(small_model: VQVAE, rate: int) -> None:
+    rec = Reconstructor(small_model, griffin_lim_iters=1)
+    with pytest.raises(ValueError, match="sample rate"):
+        rec(np.zeros(4000, np.float32), rate)

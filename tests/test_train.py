@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tests.helpers import TINY_MODEL, make_fsdd_folder
 from vqaudio.audio.io import save
@@ -134,3 +136,116 @@ def test_ddp_two_cpu_processes_train_two_steps(corpus: Path, tmp_path: Path) -> 
     best = fit(recipe)
     model = load_model(best)
     assert model(torch.full((1, 129, 8), -40.0)).reconstruction_db.isfinite().all()
+
+
+# ---------------------------------------------------------------- errors before any work, as one line from the CLI
+
+
+def _write_recipe(path: Path, data: Path | None, out: Path, text: str | None = None) -> Path:
+    if text is None:
+        recipe = tiny_recipe(data or path.parent, out).to_dict()
+        recipe["data"]["root"] = None if data is None else str(data)
+        text = yaml.safe_dump(recipe, sort_keys=False)
+    path.write_text(text)
+    return path
+
+
+def _cli_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    from vqaudio.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vqaudio train: error: ") and "Traceback" not in err, err
+    return err
+
+
+def test_broken_yaml_recipe_names_the_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = _write_recipe(tmp_path / "broken.yaml", None, tmp_path, "name: x\nmodel_type: vqvae\nmodel: {a: [1, 2}\n")
+    with pytest.raises(ValueError, match=r"broken\.yaml is not valid YAML \(line 3, column \d+\)"):
+        load_recipe(recipe)
+    assert "line 3" in _cli_error(["train", str(recipe)], capsys)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("optim.lr=abc", r"recipe key 'optim\.lr' must be a number, got 'abc'"),
+        ("trainer.max_epochs=two", r"'trainer\.max_epochs' must be an integer, got 'two'"),
+        ("optim.betas=[0.9]", r"'optim\.betas' must be a list of 2 numbers"),
+        ("data.snr_db=[low, 20]", r"'data\.snr_db' must be a list of numbers"),
+        ("model=3", r"recipe section 'model' must be a mapping of keys to values, got 3"),
+        ("trainer=fast", r"recipe section 'trainer' must be a mapping"),
+        ("colour=blue", r"unknown recipe keys: \['colour'\]"),
+        ("optim.lr=[1", r"override 'optim\.lr=\[1': the value is not valid YAML"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str, message: str
+) -> None:
+    recipe = _write_recipe(tmp_path / "tiny.yaml", corpus, tmp_path / "runs")
+    with pytest.raises(ValueError, match=message):
+        load_recipe(recipe, [setting])
+    err = _cli_error(["train", str(recipe), "--set", setting], capsys)
+    assert re.search(message, err) and "tiny.yaml" in err
+    assert not (tmp_path / "runs").exists()  # refused before any work
+
+
+def test_numbers_yaml_reads_as_strings_are_taken_for_numbers() -> None:
+    raw: dict = {"name": "x", "model_type": "vqvae"}
+    apply_override(raw, "optim.lr=1e-3")  # YAML 1.1 reads this as the string "1e-3"
+    apply_override(raw, "trainer.devices=auto")
+    apply_override(raw, "out_dir=2024")
+    recipe = RecipeConfig.from_dict(raw)
+    assert recipe.optim.lr == 1e-3 and recipe.trainer.devices == "auto" and recipe.out_dir == "2024"
+
+
+def test_gpu_without_a_gpu_is_refused_before_anything_is_built(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    recipe = _write_recipe(tmp_path / "tiny.yaml", corpus, tmp_path / "runs")
+    err = _cli_error(["train", str(recipe), "--accelerator", "gpu"], capsys)
+    assert "no GPU is visible" in err and "--accelerator cpu" in err
+    with pytest.raises(ValueError, match="not one Lightning knows"):
+        fit(tiny_recipe(corpus, tmp_path / "runs", accelerator="gpu0"))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_or_empty_data_folder_is_refused_early(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = _write_recipe(tmp_path / "tiny.yaml", None, tmp_path / "runs")
+    err = _cli_error(["train", str(recipe), "--data", str(tmp_path / "absent")], capsys)
+    assert "absent: no such folder" in err
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "sub" / "notes.txt").write_text("no audio here")
+    err = _cli_error(["train", str(recipe), "--data", str(empty)], capsys)
+    assert "no audio files" in err
+    with_noise = tiny_recipe(corpus, tmp_path / "runs")
+    with_noise.data.noise = str(empty)
+    with pytest.raises(ValueError, match=r"--noise .*no audio files"):
+        fit(with_noise)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_earlier_best_weights_are_kept_unless_resumed_or_forced(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = tiny_recipe(corpus, tmp_path / "runs")
+    run = tmp_path / "runs" / recipe.name
+    run.mkdir(parents=True)
+    (run / "best.safetensors").write_bytes(b"weights of an earlier run")
+    with pytest.raises(ValueError, match=r"exists from an earlier run.*--resume.*--out.*--force"):
+        fit(recipe)
+    path = _write_recipe(tmp_path / "tiny.yaml", corpus, tmp_path / "runs")
+    assert "exists from an earlier run" in _cli_error(["train", str(path)], capsys)
+    assert (run / "best.safetensors").read_bytes() == b"weights of an earlier run"
+    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors"]  # nothing written
+    # forced, a run that saves no weights must not hand back the earlier ones as its own
+    recipe.trainer.max_epochs = 0  # trains and validates nothing
+    with pytest.raises(RuntimeError, match="no weights were saved"):
+        fit(recipe, force=True)
+    recipe.trainer.max_epochs = 1
+    best = fit(recipe, force=True)
+    assert load_model(best).config.codebook_size == 16  # replaced by this run's weights

@@ -3,6 +3,8 @@
 Heavy modules (torch, and Lightning above all) are imported inside the subcommand that needs them, so
 `vqaudio --help` is fast and inference commands never load the training stack. Results (written files,
 tables, JSON) go to stdout; progress and log messages to stderr (`-q` keeps only warnings and errors).
+Commands that write follow `vqaudio.outputs`: never over the input, existing files only with --force, output names
+checked before any work, folder jobs run to the end and list what failed (exit 1). Errors exit 2 with one line.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vqaudio import __version__
 
@@ -23,6 +25,17 @@ POSTFILTER_HELP = (
     "decoder postfilter: how much to sharpen formants and harmonics of the decoded spectrum (0 = off; default 0.15)"
 )
 DEVICE_HELP = "torch device to run the model on: cpu (default), cuda, cuda:N or mps"
+THREADS_HELP = (
+    "CPU threads torch may use (default 1, for the same speed on a shared or busy machine and several jobs side by "
+    "side; give the number of cores for one job alone on the machine; 0 = torch's own default)"
+)
+FORCE_HELP = "overwrite output files that already exist (the input itself is never overwritten)"
+# Said in the description of every command that writes audio; vqaudio.audio.io.save does what it says.
+AUDIO_OUT_NOTE = (
+    "Audio is written as 16-bit PCM (.ogg: Vorbis), through a temporary file renamed when complete; samples\n"
+    "beyond full scale are clipped, with a warning naming the file and its peak. Existing outputs are kept\n"
+    "unless --force is given."
+)
 TRAIN_EXTRA = ("lightning", "tensorboard")
 EVAL_EXTRA = ("pesq", "pystoi")
 
@@ -118,12 +131,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise
 
     overrides = list(args.set or [])
-    if args.data:
-        overrides.append(f"data.root={args.data}")
-    if args.noise:
-        overrides.append(f"data.noise={args.noise}")
-    if args.out:
-        overrides.append(f"out_dir={args.out}")
     for flag, key in (
         ("max_epochs", "trainer.max_epochs"),
         ("max_minutes", "trainer.max_minutes"),
@@ -136,29 +143,68 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"{key}={value}")
     recipe = load_recipe(args.recipe, overrides)
-    best = fit(recipe, resume=args.resume)
+    # paths are set as given, not read as YAML (`--out 2024` is a folder, not a number)
+    if args.data:
+        recipe.data.root = str(args.data)
+    if args.noise:
+        recipe.data.noise = str(args.noise)
+    if args.out:
+        recipe.out_dir = str(args.out)
+    best = fit(recipe, resume=args.resume, force=args.force)
     print(f"best weights: {best}")
     return 0
 
 
-def _cmd_reconstruct(args: argparse.Namespace) -> int:
-    device = _device(args.device)
-    from vqaudio.audio.io import load, save
-    from vqaudio.pipelines import Reconstructor
+def _threads(text: str) -> int:
+    """argparse type of --threads: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (torch's default) or more threads, got {value}")
+    return value
 
-    reconstructor = Reconstructor.from_checkpoint(
-        args.checkpoint, griffin_lim_iters=args.griffin_lim_iters, device=device
-    )
-    wave, sr = load(args.input, mono=False)
-    out = reconstructor(wave, sr)
-    path = save(args.output, out, sr)
-    print(f"wrote {path} ({out.shape[-1] / sr:.2f} s at {sr} Hz)")
-    return 0
+
+def _model_setup(args: argparse.Namespace) -> str:
+    """Before any model is loaded: torch's CPU threads from --threads, then the checked --device."""
+    threads = getattr(args, "threads", 0)
+    if threads:
+        import torch
+
+        args.threads_before = torch.get_num_threads()  # main() puts it back (tests, notebooks call main())
+        torch.set_num_threads(threads)
+        log.debug("torch threads: %d", threads)
+    return _device(args.device)
+
+
+def _restore_threads(args: argparse.Namespace) -> None:
+    before = getattr(args, "threads_before", None)
+    if before and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(before)
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    device = _model_setup(args)
+
+    def build() -> Callable[[Any, int], Any]:
+        from vqaudio.pipelines import Reconstructor
+
+        return Reconstructor.from_checkpoint(args.checkpoint, griffin_lim_iters=args.griffin_lim_iters, device=device)
+
+    return _audio_job(args, build)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     _require("eval", EVAL_EXTRA, "vqaudio evaluate (PESQ, STOI)")
-    device = _device(args.device)
+    device = _model_setup(args)
+    if args.json is not None:
+        from vqaudio.outputs import OutputError, refuse_existing
+
+        if args.json.is_dir():
+            example = args.json / "eval.json"
+            raise OutputError(f"--json {args.json} is a folder; give a file name, e.g. --json {example}")
+        refuse_existing([args.json], args.force)
     from vqaudio.evaluation import finish_report, held_out_utterances, score_system
     from vqaudio.models import load_model
     from vqaudio.pipelines import Reconstructor
@@ -192,9 +238,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _codec_for(args: argparse.Namespace) -> Codec:
-    """The codec from --model, else the shipped default, on --device; logs which model it is."""
-    device = _device(args.device)
+def _codec_for(args: argparse.Namespace, device: str) -> Codec:
+    """The codec from --model, else the shipped default, on `device`; logs which model it is."""
     from vqaudio.pipelines import Codec
 
     options: dict[str, object] = {"device": device}
@@ -202,6 +247,8 @@ def _codec_for(args: argparse.Namespace) -> Codec:
         options["postfilter"] = args.postfilter
     codec = Codec.from_checkpoint(args.model, **options) if args.model else Codec.default(**options)
     log.info("model: %s (ladder: %s bit/s)", codec.model_id, ", ".join(f"{r:g}" for r in codec.bitrates))
+    if getattr(args, "bitrate", None) is not None:
+        codec.stages_for_bitrate(args.bitrate)  # a --bitrate below the ladder is one error, before any file
     return codec
 
 
@@ -209,9 +256,77 @@ def _files_under(folder: Path, suffixes: Collection[str]) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
 
-def _check_folder_output(args: argparse.Namespace) -> None:
-    if args.output.exists() and not args.output.is_dir():
-        raise ValueError(f"{args.input} is a folder, so -o must be a folder too; {args.output} is a file")
+def _folder_inputs(args: argparse.Namespace, suffixes: Collection[str], none_found: str) -> list[Path]:
+    """Every file under the input folder with one of `suffixes`, once -o is known to be a usable output folder."""
+    from vqaudio.outputs import check_output_folder
+
+    check_output_folder(args.input, args.output)
+    files = _files_under(args.input, suffixes)
+    if not files:
+        raise FileNotFoundError(f"{none_found} under {args.input}")
+    return files
+
+
+def _no_audio_files() -> str:
+    from vqaudio.audio.io import READABLE_EXTENSIONS
+
+    return f"no audio files ({', '.join(READABLE_EXTENSIONS)})"
+
+
+def _single_input(args: argparse.Namespace, what: str) -> None:
+    if not args.input.is_file():
+        raise FileNotFoundError(f"no such {what}: {args.input}")
+
+
+def _run_folder(
+    args: argparse.Namespace,
+    plan: dict[Path, list[Path]],
+    work: Callable[[Path, list[Path]], object],
+    what: str,
+) -> int:
+    """A folder job: refuse existing outputs (without --force), run `work(input, outputs)` on every input, going
+    on past failures, then report: `wrote N <what> to OUT` on stdout, one line per failed input on stderr.
+
+    Returns the exit code: 0 when every input was written, 1 when any failed.
+    """
+    from vqaudio.outputs import drop_clashes, refuse_existing, run_each
+
+    runnable, failures = drop_clashes(plan)
+    refuse_existing([out for outs in runnable.values() for out in outs], args.force)
+    failures += run_each(list(runnable), lambda path: work(path, runnable[path]), args.command, _progress(args))
+    print(f"wrote {len(plan) - len(failures)} {what} to {args.output}")
+    if not failures:
+        return 0
+    for failure in sorted(failures, key=lambda f: f.path):
+        print(f"vqaudio {args.command}: failed: {failure.line()}", file=sys.stderr)
+    print(f"vqaudio {args.command}: {len(failures)} of {len(plan)} input files failed", file=sys.stderr)
+    return 1
+
+
+def _audio_job(args: argparse.Namespace, build: Callable[[], Callable[[Any, int], Any]]) -> int:
+    """reconstruct / denoise: an audio file in, one audio file out (same rate, channels and length); a folder in,
+    a folder out (same relative paths, as .wav). `build` loads the model, after the output checks."""
+    from vqaudio.audio.io import READABLE_EXTENSIONS, load, save
+    from vqaudio.outputs import check_output_file, refuse_existing
+
+    if args.input.is_dir():
+        files = _folder_inputs(args, READABLE_EXTENSIONS, _no_audio_files())
+        process = build()
+
+        def work(path: Path, outs: list[Path]) -> None:
+            wave, sr = load(path, mono=False)
+            save(outs[0], process(wave, sr), sr)
+
+        plan = {path: [(args.output / path.relative_to(args.input)).with_suffix(".wav")] for path in files}
+        return _run_folder(args, plan, work, ".wav files")
+    _single_input(args, "audio file or folder")
+    check_output_file(args.input, args.output)
+    process = build()
+    refuse_existing([args.output], args.force)
+    wave, sr = load(args.input, mono=False)
+    save(args.output, process(wave, sr), sr)
+    print(f"wrote {args.output} ({wave.shape[-1] / sr:.2f} s at {sr} Hz)")
+    return 0
 
 
 def _describe(data: bytes) -> str:
@@ -227,115 +342,116 @@ def _describe(data: bytes) -> str:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
+    device = _model_setup(args)
+    from vqaudio.audio.atomic import write_bytes_atomic
+    from vqaudio.audio.io import READABLE_EXTENSIONS, load
+    from vqaudio.outputs import VQA, check_output_file, refuse_existing
+
     if args.input.is_dir():
-        from tqdm import tqdm
+        files = _folder_inputs(args, READABLE_EXTENSIONS, _no_audio_files())
+        codec = _codec_for(args, device)
 
-        from vqaudio.audio.io import AUDIO_EXTENSIONS
+        def work(path: Path, outs: list[Path]) -> None:
+            wave, sr = load(path, mono=False)
+            write_bytes_atomic(outs[0], codec.encode(wave, sr, bitrate=args.bitrate))
 
-        _check_folder_output(args)
-        files = _files_under(args.input, tuple(AUDIO_EXTENSIONS))
-        if not files:
-            raise FileNotFoundError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {args.input}")
-        codec = _codec_for(args)
-        for path in tqdm(files, desc="encode", unit="file", disable=_progress(args)):
-            out = (args.output / path.relative_to(args.input)).with_suffix(".vqa")
-            codec.encode_file(path, out, bitrate=args.bitrate)
-        print(f"wrote {len(files)} .vqa files to {args.output}")
-        return 0
-    codec = _codec_for(args)
-    data = codec.encode_file(args.input, args.output, bitrate=args.bitrate)
+        plan = {path: [(args.output / path.relative_to(args.input)).with_suffix(VQA)] for path in files}
+        return _run_folder(args, plan, work, ".vqa files")
+    _single_input(args, "audio file or folder")
+    check_output_file(args.input, args.output, VQA)
+    codec = _codec_for(args, device)
+    refuse_existing([args.output], args.force)
+    wave, sr = load(args.input, mono=False)
+    data = codec.encode(wave, sr, bitrate=args.bitrate)
+    write_bytes_atomic(args.output, data)
     print(f"wrote {args.output}: {_describe(data)}")
     return 0
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    if args.input.is_dir():
-        from tqdm import tqdm
+    device = _model_setup(args)
+    from vqaudio.outputs import VQA, check_output_file, refuse_existing
 
-        _check_folder_output(args)
-        files = _files_under(args.input, (".vqa",))
-        if not files:
-            raise FileNotFoundError(f"no .vqa files under {args.input} (make them with `vqaudio encode`)")
-        codec = _codec_for(args)
-        for path in tqdm(files, desc="decode", unit="file", disable=_progress(args)):
-            codec.decode_file(path, (args.output / path.relative_to(args.input)).with_suffix(".wav"))
-        print(f"wrote {len(files)} .wav files to {args.output}")
-        return 0
-    codec = _codec_for(args)
+    if args.input.is_dir():
+        files = _folder_inputs(args, (VQA,), "no .vqa files (make them with `vqaudio encode`)")
+        codec = _codec_for(args, device)
+        plan = {path: [(args.output / path.relative_to(args.input)).with_suffix(".wav")] for path in files}
+        return _run_folder(args, plan, lambda path, outs: codec.decode_file(path, outs[0]), ".wav files")
+    _single_input(args, ".vqa file or folder")
+    check_output_file(args.input, args.output)
+    codec = _codec_for(args, device)
+    refuse_existing([args.output], args.force)
     wave, sr = codec.decode_file(args.input, args.output)
     print(f"wrote {args.output} ({wave.shape[-1] / sr:.2f} s at {sr} Hz)")
     return 0
 
 
-def _audio_inputs(args: argparse.Namespace) -> list[Path]:
-    """The audio files a command runs on: args.input itself, or every audio file under it (a folder)."""
-    from vqaudio.audio.io import AUDIO_EXTENSIONS
-
-    if args.input.is_dir():
-        _check_folder_output(args)
-        files = _files_under(args.input, tuple(AUDIO_EXTENSIONS))
-        if not files:
-            raise FileNotFoundError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {args.input}")
-        return files
-    if not args.input.is_file():
-        raise FileNotFoundError(f"no such audio file or folder: {args.input}")
-    return [args.input]
-
-
 def _cmd_denoise(args: argparse.Namespace) -> int:
-    device = _device(args.device)
-    from vqaudio.audio.io import load, save
-    from vqaudio.pipelines import Denoiser
+    device = _model_setup(args)
 
-    files = _audio_inputs(args)
-    denoiser = (
-        Denoiser.from_checkpoint(args.model, device=device) if args.model else Denoiser.from_pretrained(device=device)
-    )
-    log.info("model: %s", args.model or Denoiser.default_model)
-    if not args.input.is_dir():
-        wave, sr = load(args.input, mono=False)
-        save(args.output, denoiser(wave, sr), sr)
-        print(f"wrote {args.output} ({wave.shape[-1] / sr:.2f} s at {sr} Hz)")
-        return 0
-    from tqdm import tqdm
+    def build() -> Callable[[Any, int], Any]:
+        from vqaudio.pipelines import Denoiser
 
-    for path in tqdm(files, desc="denoise", unit="file", disable=_progress(args)):
-        wave, sr = load(path, mono=False)
-        save((args.output / path.relative_to(args.input)).with_suffix(".wav"), denoiser(wave, sr), sr)
-    print(f"wrote {len(files)} .wav files to {args.output}")
-    return 0
+        model = args.model
+        denoiser = Denoiser.from_checkpoint(model, device=device) if model else Denoiser.from_pretrained(device=device)
+        log.info("model: %s", model or Denoiser.default_model)
+        return denoiser
+
+    return _audio_job(args, build)
 
 
 def _cmd_separate(args: argparse.Namespace) -> int:
-    device = _device(args.device)
-    from tqdm import tqdm
-
-    from vqaudio.audio.io import load, save
+    device = _model_setup(args)
+    from vqaudio.audio.io import READABLE_EXTENSIONS, load, save
+    from vqaudio.outputs import OutputError, drop_clashes, refuse_existing
     from vqaudio.pipelines import Separator
 
-    files = _audio_inputs(args)
-    if args.output.is_file():
-        raise ValueError(f"-o {args.output} is a file; separate writes a folder (OUTDIR/<song>/vocals.wav, ...)")
-    separator = (
-        Separator.from_checkpoint(args.model, device=device) if args.model else Separator.from_pretrained(device=device)
-    )
-    log.info("model: %s", args.model or Separator.default_model)
-    for path in tqdm(files, desc="separate", unit="file", disable=_progress(args) or len(files) == 1):
+    folder = args.input.is_dir()
+    if folder:
+        files = _folder_inputs(args, READABLE_EXTENSIONS, _no_audio_files())
+    else:
+        _single_input(args, "audio file or folder")
+        if args.output.exists() and not args.output.is_dir():
+            raise OutputError(f"-o {args.output} is a file; separate writes a folder (OUTDIR/<song>/vocals.wav, ...)")
+        files = [args.input]
+    model = args.model
+    separator = Separator.from_checkpoint(model, device=device) if model else Separator.from_pretrained(device=device)
+    log.info("model: %s", model or Separator.default_model)
+
+    def song(path: Path) -> Path:
+        return path.relative_to(args.input).with_suffix("") if folder else Path(path.stem)
+
+    def work(path: Path, outs: list[Path]) -> None:
         wave, sr = load(path, mono=False)
-        song = path.relative_to(args.input).with_suffix("") if args.input.is_dir() else Path(path.stem)
         for name, source in separator(wave, sr).items():
-            save(args.output / song / f"{name}.wav", source, sr)
+            save(args.output / song(path) / f"{name}.wav", source, sr)
+
+    plan = {path: [args.output / song(path) / f"{name}.wav" for name in separator.sources] for path in files}
     names = ", ".join(f"{n}.wav" for n in separator.sources)
-    print(f"wrote {names} for {len(files)} song(s) under {args.output}")
+    if folder:
+        return _run_folder(args, plan, work, f"songs ({names} each)")
+    _, clashes = drop_clashes(plan)
+    if clashes:
+        raise OutputError(clashes[0].line())
+    refuse_existing(plan[args.input], args.force)
+    work(args.input, plan[args.input])
+    print(f"wrote {names} for 1 song under {args.output}")
     return 0
 
 
 def _cmd_codec(args: argparse.Namespace) -> int:
     if args.score:
         _require("eval", EVAL_EXTRA, "vqaudio codec --score (PESQ, STOI)")
-    codec = _codec_for(args)
+    device = _model_setup(args)
     from vqaudio.audio.io import load, save
+    from vqaudio.outputs import OutputError, check_output_file, refuse_existing
 
+    if args.input.is_dir():
+        raise OutputError(f"{args.input} is a folder; codec takes one file (for a folder: vqaudio encode, then decode)")
+    _single_input(args, "audio file")
+    check_output_file(args.input, args.output)
+    codec = _codec_for(args, device)
+    refuse_existing([args.output], args.force)
     wave, sr = load(args.input, mono=False)
     data = codec.encode(wave, sr, bitrate=args.bitrate)
     out, out_sr = codec.decode(data)
@@ -361,6 +477,13 @@ def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
         help="only warnings and errors on stderr, no progress bars (results still go to stdout)",
     )
     group.add_argument("-v", "--verbose", action="store_true", default=default, help="also debug messages")
+
+
+def _add_model_options(parser: argparse.ArgumentParser, force: str = FORCE_HELP) -> None:
+    """--device, --threads and --force: every command that runs a model writes something."""
+    parser.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    parser.add_argument("--threads", type=_threads, default=1, metavar="N", help=THREADS_HELP)
+    parser.add_argument("--force", action="store_true", help=force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -394,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", help="folder of noise recordings for denoise recipes (e.g. ../shared/data/noise)")
     p.add_argument("--out", help="output folder for runs (default: the recipe's out_dir, 'runs')")
     p.add_argument("--resume", action="store_true", help="continue from OUT/NAME/last.ckpt")
+    p.add_argument(
+        "--force", action="store_true", help="start afresh even if OUT/NAME already holds best weights (replaces them)"
+    )
     p.add_argument("--max-epochs", type=int, help="stop after this many epochs")
     p.add_argument("--max-minutes", type=float, help="wall-clock budget; the best weights so far are kept")
     p.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
@@ -410,17 +536,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "reconstruct",
-        "pass a file through a model and write the reconstruction",
+        "pass a file (or a folder of files) through a model and write the reconstruction",
         "Encode and decode an audio file through a model (VQ-VAE or VAE). Any sample rate and channel count\n"
-        "in; the output has the input's rate, channels and length.\n\n"
+        "in; the output has the input's rate, channels and length. A folder in gives a folder out: every audio\n"
+        "file under it, recursively, to the same relative path as .wav; files that fail are listed at the end.\n"
+        f"{AUDIO_OUT_NOTE}\n\n"
         "example: vqaudio reconstruct src/vqaudio/assets/pretrained/reconstruct-vqvae-8k.safetensors in.wav "
         "-o out.wav",
     )
     p.add_argument("checkpoint", type=Path, help="model weights (.safetensors)")
-    p.add_argument("input", type=Path, help="audio file (wav/flac/ogg, any rate and channel count)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (same rate as input)")
+    p.add_argument("input", type=Path, help="audio file (wav/flac/ogg/mp3/..., any rate and channel count) or a folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output audio file, same rate as input (or folder)")
     p.add_argument("--griffin-lim-iters", type=int, default=64, help="phase reconstruction iterations (default 64)")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    _add_model_options(p)
     p.set_defaults(func=_cmd_reconstruct)
 
     p = command(
@@ -441,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-utterances", type=int, default=None, help="score at most this many utterances")
     p.add_argument("--griffin-lim-iters", type=int, default=64, help="phase reconstruction iterations (default 64)")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    _add_model_options(p, force="overwrite the --json file if it exists")
     p.set_defaults(func=_cmd_evaluate)
 
     p = command(
@@ -458,7 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
         "encode",
         "compress speech to a .vqa bitstream (a file, or a folder of files)",
         "Compress audio to .vqa files with the shipped codec-8k (or --model). A folder in gives a folder out:\n"
-        "every audio file under it, recursively, to the same relative path with a .vqa suffix.\n\n"
+        "every audio file under it, recursively, to the same relative path with a .vqa suffix; files that fail\n"
+        "are listed at the end (exit status 1). Files are written through a temporary file renamed when complete;\n"
+        "existing outputs are kept unless --force is given.\n\n"
         "examples: vqaudio encode in.wav -o talk.vqa --bitrate 1200\n"
         "          vqaudio encode recordings/ -o coded/",
     )
@@ -466,15 +596,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output .vqa file (or folder)")
     p.add_argument("--bitrate", type=float, help="target bit/s: the largest rung at or below it (default: top)")
     p.add_argument("--model", type=Path, help="codec weights (default: shipped codec-8k, else reconstruct-vqvae-8k)")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    _add_model_options(p)
     p.set_defaults(func=_cmd_encode)
 
     p = command(
         "decode",
         "decode a .vqa bitstream (or a folder of them) back to audio",
         "Decode .vqa files to audio at the rate, channel count and length of the original. A folder in gives a\n"
-        "folder out: every .vqa file under it, recursively, to the same relative path with a .wav suffix.\n"
-        "Files must be decoded with the weights they were encoded with (checked by hash).\n\n"
+        "folder out: every .vqa file under it, recursively, to the same relative path with a .wav suffix; files\n"
+        "that fail are listed at the end (exit status 1). Files must be decoded with the weights they were encoded\n"
+        f"with (checked by hash).\n{AUDIO_OUT_NOTE}\n\n"
         "examples: vqaudio decode talk.vqa -o out.wav\n"
         "          vqaudio decode coded/ -o decoded/",
     )
@@ -482,14 +613,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (or folder)")
     p.add_argument("--model", type=Path, help="the weights the file was encoded with (default: as encode)")
     p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    _add_model_options(p)
     p.set_defaults(func=_cmd_decode)
 
     p = command(
         "codec",
         "round trip: encode and decode a file, print the real bitrate",
         "Encode a file to a .vqa bitstream in memory, decode it and write the audio; prints the real bitrate\n"
-        "(with and without the header) and, with --score, PESQ-NB and STOI (needs 'vqaudio[eval]').\n\n"
+        "(with and without the header) and, with --score, PESQ-NB and STOI (needs 'vqaudio[eval]').\n"
+        f"{AUDIO_OUT_NOTE}\n\n"
         "example: vqaudio codec in.wav -o out.wav --bitrate 2400 --score",
     )
     p.add_argument("input", type=Path, help="audio file (any rate/channels)")
@@ -498,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="codec weights (default: as encode)")
     p.add_argument("--score", action="store_true", help="also print PESQ-NB and STOI against the input")
     p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    _add_model_options(p)
     p.set_defaults(func=_cmd_codec)
 
     p = command(
@@ -506,14 +638,15 @@ def build_parser() -> argparse.ArgumentParser:
         "remove noise from speech (a file, or a folder of files)",
         "Denoise speech with the shipped denoise-16k (or --model): any rate, channel count and length; the output\n"
         "has the input's rate, channels and length, aligned sample for sample. A folder in gives a folder out: every\n"
-        "audio file under it, recursively, to the same relative path as .wav.\n\n"
+        "audio file under it, recursively, to the same relative path as .wav; files that fail are listed at the end.\n"
+        f"{AUDIO_OUT_NOTE}\n\n"
         "examples: vqaudio denoise noisy.wav -o clean.wav\n"
         "          vqaudio denoise recordings/ -o denoised/ --device cuda",
     )
     p.add_argument("input", type=Path, help="audio file (any rate/channels) or a folder of audio files")
     p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (or folder)")
     p.add_argument("--model", type=Path, help="denoiser weights (default: shipped denoise-16k)")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    _add_model_options(p)
     p.set_defaults(func=_cmd_denoise)
 
     p = command(
@@ -522,14 +655,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Separate songs with the shipped separate-16k (or --model): any rate, channel count and length (stereo in,\n"
         "stereo out). Writes OUTDIR/<song>/vocals.wav and OUTDIR/<song>/accompaniment.wav at the input's rate,\n"
         "channels and length; the two add back up to the song. A folder in: every audio file under it, recursively,\n"
-        "to OUTDIR/<relative path>/.\n\n"
+        "to OUTDIR/<relative path>/; songs that fail are listed at the end.\n"
+        f"{AUDIO_OUT_NOTE}\n\n"
         "examples: vqaudio separate song.wav -o separated/\n"
         "          vqaudio separate album/ -o separated/",
     )
     p.add_argument("input", type=Path, help="audio file (any rate/channels) or a folder of audio files")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("--model", type=Path, help="separator weights (default: shipped separate-16k)")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    _add_model_options(p, force="overwrite OUTDIR/<song>/vocals.wav, ... if they exist")
     p.set_defaults(func=_cmd_separate)
     return parser
 
@@ -539,17 +673,23 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as err:  # AudioError, config and device errors are ValueErrors
-        print(f"vqaudio {args.command}: error: {err}", file=sys.stderr)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return 0
+    except (OSError, ValueError) as err:  # AudioError, OutputError, config and device errors are ValueErrors
+        from vqaudio.outputs import os_reason
+
+        log.debug("%s", err, exc_info=True)  # -v shows where it came from
+        message = os_reason(err) if isinstance(err, OSError) else str(err)
+        print(f"vqaudio {args.command}: error: {message}", file=sys.stderr)
         return 2
     except ImportError as err:
         if "pip install 'vqaudio[" not in str(err):
             raise
         print(f"vqaudio {args.command}: error: {err}", file=sys.stderr)  # a missing extra
         return 2
-    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
-        sys.stderr.close()
-        return 0
+    finally:
+        _restore_threads(args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ here instead of a libsndfile message (or a NaN) surfacing three layers up.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,41 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioError", "load", "resample", "save", "to_mono"]
+from vqaudio.audio.atomic import atomic_output
 
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "READABLE_EXTENSIONS",
+    "AudioError",
+    "check_writable",
+    "load",
+    "resample",
+    "save",
+    "to_mono",
+]
+
+log = logging.getLogger(__name__)
+
+# The formats the datasets and the docs name (training data is read from these).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+# Every extension `load` decodes with this libsndfile (.mp3 needs libsndfile >= 1.1, .opus one built with Opus):
+# what a folder job picks up, so a folder of files is handled like each of its files given alone.
+_READABLE = {
+    ".oga": ("OGG", None),
+    ".opus": ("OGG", "OPUS"),
+    ".mp3": ("MP3", None),
+    ".aif": ("AIFF", None),
+    ".aiff": ("AIFF", None),
+    ".au": ("AU", None),
+    ".caf": ("CAF", None),
+    ".w64": ("W64", None),
+    ".rf64": ("RF64", None),
+}
+READABLE_EXTENSIONS: tuple[str, ...] = AUDIO_EXTENSIONS + tuple(
+    ext
+    for ext, (fmt, subtype) in _READABLE.items()
+    if fmt in sf.available_formats() and (subtype is None or subtype in sf.available_subtypes(fmt))
+)
 
 # More channels than this in a "(C, T)" array is almost certainly a (T, C) array passed the wrong way round.
 _MAX_CHANNELS = 64
@@ -48,7 +81,8 @@ def load(path: str | os.PathLike[str], sample_rate: int | None = None, mono: boo
         data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(
-            f"{path}: cannot decode as audio ({_reason(err)}); expected a readable wav/flac/ogg file"
+            f"{path}: cannot decode as audio ({_reason(err)}); expected a readable audio file "
+            f"({', '.join(e.lstrip('.') for e in READABLE_EXTENSIONS)})"
         ) from err
     except OSError as err:
         raise AudioError(f"{path}: cannot read file ({err.strerror or err})") from err
@@ -75,9 +109,11 @@ def save(
     """Write `wave` ((T,) or (C, T), numpy or torch) to `path`; the format follows the extension.
 
     Parent folders are created. Integer and lossy subtypes clip to [-1, 1] (so loud output saturates
-    instead of wrapping around); FLOAT/DOUBLE keep values as they are. Non-finite samples are refused.
-    The default PCM_16 is replaced by the format's own default where the format cannot hold it (ogg ->
-    VORBIS). Returns the path written.
+    instead of wrapping around), with one logged warning naming the file and the peak when anything is
+    clipped; FLOAT/DOUBLE keep values as they are. Non-finite samples are refused. The default PCM_16 is
+    replaced by the format's own default where the format cannot hold it (ogg -> VORBIS, mp3 -> MPEG layer III).
+    The write is atomic: a temporary file beside `path` is renamed onto it once complete, so an error or
+    a killed run never leaves a half-written file under `path`. Returns the path written.
     """
     path = Path(path)
     array = _as_numpy(wave, path)
@@ -100,16 +136,39 @@ def save(
         if subtype != "PCM_16":
             choices = ", ".join(sorted(sf.available_subtypes(fmt)))
             raise AudioError(f"{path}: format {fmt} cannot store subtype {subtype}; choose one of {choices}")
-        subtype = sf.default_subtype(fmt)
+        subtype = sf.default_subtype(fmt) or subtype
     if subtype not in _FLOAT_SUBTYPES:
-        array = np.clip(array, -1.0, 1.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
+        peak = float(np.max(np.abs(array)))
+        if peak > 1.0:
+            log.warning(
+                "%s: peak %.3f (%+.1f dBFS) is above full scale; clipped to [-1, 1] in the %s file "
+                "(lower the input level, or write floats: subtype FLOAT in a .wav)",
+                path,
+                peak,
+                20.0 * np.log10(peak),
+                subtype,
+            )
+            array = np.clip(array, -1.0, 1.0)
     frames = np.ascontiguousarray(array.T if array.ndim == 2 else array)
     try:
-        sf.write(str(path), frames, int(sample_rate), subtype=subtype, format=fmt)
+        with atomic_output(path) as tmp:
+            sf.write(str(tmp), frames, int(sample_rate), subtype=subtype, format=fmt)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
         raise AudioError(f"{path}: cannot write audio ({_reason(err)})") from err
     return path
+
+
+def check_writable(path: str | os.PathLike[str]) -> str:
+    """The libsndfile format `save` would write `path` in (from its extension); AudioError if it has none.
+
+    Cheap, touches no file: commands call it on their output name before doing any work.
+    """
+    path = Path(path)
+    fmt = _format_for(path)
+    if not sf.check_format(fmt, "PCM_16") and sf.default_subtype(fmt) is None:
+        choices = ", ".join(AUDIO_EXTENSIONS)
+        raise AudioError(f"{path}: {path.suffix} files cannot be written here; use one of {choices}")
+    return fmt
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

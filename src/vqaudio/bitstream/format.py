@@ -19,6 +19,12 @@ guessing. Codes are (n_channels, n_frames, n_stages); mono files hold one channe
 Version 3 added `gain_db` ("g"): the gain, per channel, the encoder applied before its model (models trained at
 one input level scale every input to it); the decoder divides it back out. Absent (and in older files): 0 dB.
 
+Why bounds: a decoder trusts the header to size its work, so every field is bounded before use (a reader is
+given hostile files too): the JSON at most MAX_HEADER_BYTES and MAX_HEADER_DEPTH levels deep, sample rates in
+MIN_SAMPLE_RATE..MAX_SAMPLE_RATE, at most MAX_CHANNELS channels, gains within +-MAX_GAIN_DB, every frame at
+least one bit (so the payload's size bounds the frame count) and a length that implies no more frames than the
+file holds (so it bounds the decoded length too). A decoder then checks the rest against its model.
+
 Why short keys: the header is paid for in every file. With the long field names it cost about 300 bytes, 600 bit/s
 on a 4 s utterance, half the payload of a 1200 bit/s rung; short keys, and leaving out what can be derived
 (bits per stage) or is the default (model rate = input rate, no extra), bring it to about 130 bytes (140 with a
@@ -43,6 +49,12 @@ from vqaudio.bitstream.bitpack import BitstreamError, bits_for_codebook, pack_bi
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
+    "MAX_CHANNELS",
+    "MAX_GAIN_DB",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_DEPTH",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "PREAMBLE_BYTES",
     "VqaHeader",
     "load_vqa",
@@ -58,6 +70,16 @@ _PREAMBLE = struct.Struct("<4sHIQ")  # magic, version, header length, payload le
 _CRC = struct.Struct("<I")
 PREAMBLE_BYTES = _PREAMBLE.size + _CRC.size  # 22
 _OVERHEAD = PREAMBLE_BYTES + _CRC.size  # bytes besides the JSON and the payload: 26
+
+# What a header may hold (see "Why bounds" above); vqaudio writes headers of ~140 bytes, 2 levels deep.
+MAX_HEADER_BYTES = 1 << 16
+MAX_HEADER_DEPTH = 32  # nesting of JSON objects and lists, the header object itself counting 1
+MIN_SAMPLE_RATE = 1_000  # Hz, for the input's and the model's rate (the same bounds as the pipelines')
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 8
+MAX_GAIN_DB = 60.0  # the encoder's gain is within +-50 dB (audio.level.MAX_GAIN_DB)
+_MAX_INT = 1 << 53  # integer fields: beyond this a float of them is inexact; no real file comes near
+_LENGTH_SLACK_FRAMES = 16  # frames a length may imply beyond n_frames (a model's framing pads its edges)
 
 _INT_KEYS = ("sample_rate", "model_sample_rate", "n_samples", "n_channels", "n_frames", "stages_used")
 _REQUIRED = ("model_id", "model_hash", *_INT_KEYS, "frame_rate", "codebook_sizes")
@@ -115,33 +137,54 @@ class VqaHeader:
         """Raise BitstreamError naming the first field that is missing, mistyped or inconsistent."""
         for name in ("model_id", "model_hash", "encoder_version"):
             if not isinstance(getattr(self, name), str):
-                raise BitstreamError(f"header field {name!r} must be a string, got {getattr(self, name)!r}")
+                raise BitstreamError(f"header field {name!r} must be a string, got {_short(getattr(self, name))}")
         for name in _INT_KEYS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise BitstreamError(f"header field {name!r} must be a non-negative integer, got {value!r}")
+                raise BitstreamError(f"header field {name!r} must be a non-negative integer, got {_short(value)}")
+            if value > _MAX_INT:
+                raise BitstreamError(f"header field {name!r} is {_short(value)}, beyond any real file (at most 2^53)")
             setattr(self, name, int(value))
-        for name in ("sample_rate", "model_sample_rate", "n_channels"):
-            if getattr(self, name) == 0:
-                raise BitstreamError(f"header field {name!r} must be positive, got 0")
+        for name in ("sample_rate", "model_sample_rate"):
+            if not MIN_SAMPLE_RATE <= getattr(self, name) <= MAX_SAMPLE_RATE:
+                raise BitstreamError(
+                    f"header field {name!r} must be a rate in {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz, "
+                    f"got {getattr(self, name)}"
+                )
+        if not 1 <= self.n_channels <= MAX_CHANNELS:
+            raise BitstreamError(f"header field 'n_channels' must be in 1..{MAX_CHANNELS}, got {self.n_channels}")
         rate = self.frame_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
-            raise BitstreamError(f"header field 'frame_rate' must be a positive number, got {rate!r}")
+        if not _is_number(rate) or not 0 < rate <= self.model_sample_rate:
+            raise BitstreamError(
+                f"header field 'frame_rate' must be a positive number of frames per second, at most the model rate "
+                f"({self.model_sample_rate}), got {_short(rate)}"
+            )
         if not isinstance(self.codebook_sizes, list) or len(self.codebook_sizes) != self.stages_used:
             raise BitstreamError(
                 f"header field 'codebook_sizes' must list one size per stage used ({self.stages_used}), "
-                f"got {self.codebook_sizes!r}"
+                f"got {_short(self.codebook_sizes)}"
             )
         derived = [bits_for_codebook(k) for k in self.codebook_sizes]  # raises on non-integer sizes
+        if sum(derived) == 0:  # no stage, or only 1-entry codebooks: the payload could not bound the frame count
+            raise BitstreamError(
+                f"header describes frames of 0 bits (codebook sizes {_short(self.codebook_sizes)}); a frame must "
+                "carry at least one stage of at least 2 entries"
+            )
         self.codebook_sizes = [int(k) for k in self.codebook_sizes]
         if self.bits_per_stage is None:
             self.bits_per_stage = derived
         elif not isinstance(self.bits_per_stage, (list, tuple)) or list(self.bits_per_stage) != derived:
             raise BitstreamError(
-                f"bits_per_stage {self.bits_per_stage!r} does not match codebook sizes {self.codebook_sizes} "
-                f"(which need {derived})"
+                f"bits_per_stage {_short(self.bits_per_stage)} does not match codebook sizes "
+                f"{_short(self.codebook_sizes)} (which need {_short(derived)})"
             )
         self.bits_per_stage = [int(b) for b in self.bits_per_stage]
+        implied = self.n_samples * self.frame_rate / self.sample_rate  # frames the input's duration takes
+        if implied > self.n_frames + _LENGTH_SLACK_FRAMES:
+            raise BitstreamError(
+                f"header says {self.n_samples} samples at {self.sample_rate} Hz ({self.duration_s:.6g} s, about "
+                f"{implied:.0f} frames at {self.frame_rate:g} frames/s) but holds only {self.n_frames} frames"
+            )
         if not isinstance(self.extra, dict):
             raise BitstreamError(f"header field 'extra' must be a dict, got {type(self.extra).__name__}")
         if self.gain_db is not None:
@@ -149,10 +192,11 @@ class VqaHeader:
             if (
                 not isinstance(gains, list)
                 or len(gains) != self.n_channels
-                or not all(isinstance(g, (int, float)) and not isinstance(g, bool) and math.isfinite(g) for g in gains)
+                or not all(_is_number(g) and abs(g) <= MAX_GAIN_DB for g in gains)
             ):
                 raise BitstreamError(
-                    f"header field 'gain_db' must list one finite number per channel ({self.n_channels}), got {gains!r}"
+                    f"header field 'gain_db' must list one number in -{MAX_GAIN_DB:g}..{MAX_GAIN_DB:g} dB per channel "
+                    f"({self.n_channels}), got {_short(gains)}"
                 )
             self.gain_db = [float(g) for g in gains]
 
@@ -215,7 +259,9 @@ class VqaHeader:
         known = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in data.items() if k in known})
-        except TypeError as error:  # e.g. a key with an unusable value shape
+        except (TypeError, ValueError, OverflowError) as error:  # BitstreamError is a ValueError and passes through
+            if isinstance(error, BitstreamError):
+                raise
             raise BitstreamError(f"header has invalid values: {error}") from error
 
     def _json(self) -> bytes:
@@ -224,6 +270,50 @@ class VqaHeader:
         except (TypeError, ValueError) as error:
             raise BitstreamError(f"header (extra included) must be JSON-serialisable: {error}") from error
         return text.encode("utf-8")
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return abs(value) <= _MAX_INT if isinstance(value, (int, np.integer)) else math.isfinite(value)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """repr of a header value, cut to `limit` characters (a hostile header may hold megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0, {} is 1), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_HEADER_DEPTH:
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _parse_header(text: bytes, source: str) -> dict[str, Any]:
+    """The JSON header as a dict; BitstreamError for bad UTF-8, bad JSON or nesting beyond MAX_HEADER_DEPTH."""
+    try:
+        parsed = json.loads(text.decode("utf-8"))
+    except RecursionError:  # nesting deeper than the interpreter's stack
+        raise BitstreamError(
+            f"{source}: .vqa header is nested deeper than {MAX_HEADER_DEPTH} levels: the file is corrupt or hostile"
+        ) from None
+    except ValueError as error:  # UnicodeDecodeError, JSONDecodeError, integers of more than 4300 digits
+        raise BitstreamError(f"{source}: .vqa header is not valid UTF-8 JSON: {_short(str(error), 200)}") from None
+    if _depth(parsed) > MAX_HEADER_DEPTH:
+        raise BitstreamError(
+            f"{source}: .vqa header is nested deeper than {MAX_HEADER_DEPTH} levels: the file is corrupt or hostile"
+        )
+    return parsed
 
 
 def _as_3d(codes: np.ndarray, header: VqaHeader) -> np.ndarray:
@@ -252,6 +342,11 @@ def write_vqa(header: VqaHeader, codes: np.ndarray) -> bytes:
             )
     payload = pack_bits(codes.reshape(-1, header.stages_used), header.bits_per_stage or [])
     text = header._json()
+    if len(text) > MAX_HEADER_BYTES or _depth(header.to_wire()) > MAX_HEADER_DEPTH:  # what read_vqa refuses
+        raise BitstreamError(
+            f"header of {len(text)} bytes, nested {_depth(header.to_wire())} deep, is beyond what a reader accepts "
+            f"({MAX_HEADER_BYTES} bytes, {MAX_HEADER_DEPTH} levels): carry less in 'extra'"
+        )
     preamble = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(text), len(payload))
     body = b"".join([preamble, _CRC.pack(zlib.crc32(preamble)), text, payload])
     return body + _CRC.pack(zlib.crc32(body))
@@ -274,7 +369,10 @@ def read_vqa(
     and finally that `expected_model_hash` (if given) matches the model that made the file.
     Every failure raises BitstreamError naming `source`.
     """
-    view = memoryview(data).cast("B")
+    try:
+        view = memoryview(data).cast("B")
+    except TypeError:
+        raise BitstreamError(f"{source}: expected the bytes of a .vqa file, got {type(data).__name__}") from None
     n = len(view)
     if n < len(MAGIC):
         if n and bytes(view) == MAGIC[:n]:
@@ -298,6 +396,11 @@ def read_vqa(
             f"{source}: unsupported .vqa format version {version}; this vqaudio ({__version__}) reads "
             f"versions {', '.join(map(str, READABLE_VERSIONS))}: upgrade vqaudio"
         )
+    if header_len > MAX_HEADER_BYTES:
+        raise BitstreamError(
+            f"{source}: .vqa header claims {header_len} bytes, more than the {MAX_HEADER_BYTES} a header may have "
+            "(vqaudio writes about 140): the file is corrupt or not from vqaudio"
+        )
     expected = _OVERHEAD + header_len + payload_len
     if n < expected:
         where = _region(n, header_len) if n < expected - _CRC.size else "final CRC"
@@ -313,10 +416,7 @@ def read_vqa(
     (crc,) = _CRC.unpack_from(view, expected - _CRC.size)
     if zlib.crc32(view[: expected - _CRC.size]) != crc:
         raise BitstreamError(f"{source}: corrupt .vqa file: CRC mismatch (the bytes changed after writing)")
-    try:
-        parsed = json.loads(bytes(view[PREAMBLE_BYTES : PREAMBLE_BYTES + header_len]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BitstreamError(f"{source}: .vqa header is not valid UTF-8 JSON: {error}") from error
+    parsed = _parse_header(bytes(view[PREAMBLE_BYTES : PREAMBLE_BYTES + header_len]), source)
     try:
         header = VqaHeader.from_dict(parsed)
     except BitstreamError as error:

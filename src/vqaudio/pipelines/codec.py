@@ -265,11 +265,7 @@ class Codec(Pipeline):
         Raises BitstreamError for truncated/corrupt data or a file made by other weights.
         """
         header, codes = read_vqa(data, expected_model_hash=self.model_hash, source=source)
-        if header.model_sample_rate != self.sample_rate or header.stages_used > self.n_stages:
-            raise BitstreamError(
-                f"{source}: made for a {header.model_sample_rate} Hz model with {header.stages_used} stages, "
-                f"but this model is {self.sample_rate} Hz with {self.n_stages} stages"
-            )
+        self._check_header(header, source)
         n_model = self._model_length(header.n_samples, header.sample_rate)
         if header.n_frames != self._n_latents(n_model):
             raise BitstreamError(
@@ -284,6 +280,26 @@ class Codec(Pipeline):
             outputs.append(fit_length(np.asarray(mono, dtype=np.float32), header.n_samples))
         out = np.stack(outputs)
         return (out[0] if header.n_channels == 1 else out), header.sample_rate
+
+    def _check_header(self, header: VqaHeader, source: str) -> None:
+        """BitstreamError unless the header describes codes this model makes (read_vqa has bounded every field)."""
+        if header.model_sample_rate != self.sample_rate or not 1 <= header.stages_used <= self.n_stages:
+            raise BitstreamError(
+                f"{source}: made for a {header.model_sample_rate} Hz model with {header.stages_used} stages, "
+                f"but this model is {self.sample_rate} Hz with {self.n_stages} stages"
+            )
+        if header.codebook_sizes != [self.codebook_size] * header.stages_used:
+            raise BitstreamError(
+                f"{source}: codebook sizes {header.codebook_sizes} do not match this model's "
+                f"{header.stages_used} x {self.codebook_size} entries: the file is corrupt or from another model"
+            )
+        if not math.isclose(header.frame_rate, self.frame_rate, rel_tol=1e-9):
+            raise BitstreamError(
+                f"{source}: frame rate {header.frame_rate:g}/s does not match this model's {self.frame_rate:g}/s: "
+                "the file is corrupt or from another model"
+            )
+        if header.n_samples == 0:
+            raise BitstreamError(f"{source}: header records no samples (the encoder never writes an empty input)")
 
     # files -------------------------------------------------------------------------------------------
     def encode_file(self, path: str | Path, output: str | Path, bitrate: float | None = None) -> bytes:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +64,7 @@ class TrainerConfig:
     val_every_n_epochs: int = 1
     val_every_n_steps: int | None = None  # also validate (and keep the best weights) every N training steps
     accelerator: str = "auto"
-    devices: int | str = 1
+    devices: int | str | list[int] = 1  # a count, "auto", or which GPUs ([0, 1])
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
@@ -89,27 +92,127 @@ class RecipeConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RecipeConfig:
+        """Build from parsed YAML; ValueError names the first unknown key, missing key or value of the wrong type."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"a recipe must be a mapping of keys to values, got {_shown(raw)}")
         raw = dict(raw)
         unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown recipe keys: {sorted(unknown)}")
+            raise ValueError(f"unknown recipe keys: {sorted(map(str, unknown))}")
         for key in ("name", "model_type"):
             if key not in raw:
                 raise ValueError(f"recipe is missing the required key '{key}'")
         sections = {"data": DataConfig, "optim": OptimConfig, "trainer": TrainerConfig}
         for key, section_cls in sections.items():
-            raw[key] = _build_section(section_cls, raw.get(key) or {}, key)
-        if isinstance(raw["optim"].betas, list):
-            raw["optim"].betas = tuple(raw["optim"].betas)
+            raw[key] = _build_section(section_cls, {} if raw.get(key) is None else raw[key], key)
+        raw["model"] = _section_values({} if raw.get("model") is None else raw["model"], "model")
+        hints = typing.get_type_hints(cls)
+        for key in set(raw) - set(sections) - {"model"}:
+            raw[key] = _checked(raw[key], hints[key], key)
         return cls(**raw)
 
 
-def _build_section(section_cls: type, values: dict[str, Any], name: str) -> Any:
+def _section_values(values: Any, name: str) -> dict[str, Any]:
+    """A section's mapping; ValueError for a scalar or list where a section belongs (`--set model=3`)."""
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"recipe section '{name}' must be a mapping of keys to values, got {_shown(values)}; "
+            f"set one of its keys instead, e.g. --set {name}.KEY=VALUE"
+        )
+    return values
+
+
+def _build_section(section_cls: type, values: Any, name: str) -> Any:
+    values = _section_values(values, name)
     allowed = {f.name for f in dataclasses.fields(section_cls)}
     unknown = set(values) - allowed
     if unknown:
-        raise ValueError(f"unknown keys in recipe section '{name}': {sorted(unknown)}; allowed: {sorted(allowed)}")
-    return section_cls(**values)
+        raise ValueError(
+            f"unknown keys in recipe section '{name}': {sorted(map(str, unknown))}; allowed: {sorted(allowed)}"
+        )
+    hints = typing.get_type_hints(section_cls)
+    return section_cls(**{key: _checked(value, hints[key], f"{name}.{key}") for key, value in values.items()})
+
+
+def _checked(value: Any, expected: Any, key: str) -> Any:
+    """`value` as the field type `expected` wants it, or ValueError naming the key, the type and the value.
+
+    Numbers written as strings YAML 1.1 does not read as numbers ("1e-3") are taken for floats, ints for floats,
+    numbers for strings (a run named 2024), lists for tuples.
+    """
+    converted = _convert(value, expected)
+    if converted is _MISMATCH:
+        raise ValueError(f"recipe key '{key}' must be {_describe(expected)}, got {_shown(value)}")
+    return converted
+
+
+_MISMATCH = object()
+
+
+def _convert(value: Any, expected: Any) -> Any:
+    """`value` converted to the annotation `expected`, or _MISMATCH."""
+    origin, args = typing.get_origin(expected), typing.get_args(expected)
+    if expected is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None if type(None) in args else _MISMATCH
+        for option in sorted(args, key=lambda a: a is float):  # exact types first: "auto" stays a str in int | str
+            converted = _convert(value, option)
+            if converted is not _MISMATCH:
+                return converted
+        return _MISMATCH
+    if expected is type(None):
+        return None if value is None else _MISMATCH
+    if expected is bool:
+        return value if isinstance(value, bool) else _MISMATCH
+    if expected is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _MISMATCH
+    if expected is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                number = float(value)  # "1e-3": a float to a reader, a string to YAML 1.1
+            except ValueError:
+                return _MISMATCH
+            return number if math.isfinite(number) else _MISMATCH
+        return _MISMATCH
+    if expected is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # a name or folder YAML read as a number (`--out 2024`)
+        return value if isinstance(value, str) else _MISMATCH
+    if origin is list:
+        if not isinstance(value, list):
+            return _MISMATCH
+        items = [_convert(item, args[0]) for item in value]
+        return _MISMATCH if any(item is _MISMATCH for item in items) else items
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            return _MISMATCH
+        items = [_convert(item, arg) for item, arg in zip(value, args, strict=True)]
+        return _MISMATCH if any(item is _MISMATCH for item in items) else tuple(items)
+    if origin is dict:
+        return value if isinstance(value, dict) else _MISMATCH
+    return value  # a type this checker does not know: left to the dataclass
+
+
+def _describe(expected: Any) -> str:
+    """An annotation in words: 'a number', 'an integer or none', 'a list of numbers', ..."""
+    origin, args = typing.get_origin(expected), typing.get_args(expected)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
+    if origin is tuple:
+        return f"a list of {len(args)} {_describe(args[0]).split(' ', 1)[1]}s"
+    names = {float: "a number", int: "an integer", str: "a string", bool: "true or false", type(None): "none"}
+    return names.get(expected, getattr(expected, "__name__", str(expected)))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{text[:77]}..." if len(text) > 80 else text
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RecipeConfig:
@@ -117,12 +220,28 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RecipeC
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ValueError(f"recipe {path} is not UTF-8 text: {err}") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"recipe {path} is not valid YAML{_yaml_where(err)}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"recipe {path} must be a YAML mapping, got {type(raw).__name__}")
-    for override in overrides or []:
-        apply_override(raw, override)
-    return RecipeConfig.from_dict(raw)
+    try:
+        for override in overrides or []:
+            apply_override(raw, override)
+        return RecipeConfig.from_dict(raw)
+    except ValueError as err:
+        raise ValueError(f"recipe {path}: {err}") from None
+
+
+def _yaml_where(err: yaml.YAMLError, lines: bool = True) -> str:
+    """' (line L, column C): problem' from a YAML error, as far as it tells (without the place for one-line text)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None and lines else ""
+    problem = " ".join(str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part)
+    return f"{where}: {problem or err}"
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
@@ -136,4 +255,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ValueError(f"override '{override}': '{part}' is not a section")
-    node[leaf] = yaml.safe_load(value)
+    try:
+        node[leaf] = yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        raise ValueError(f"override '{override}': the value is not valid YAML{_yaml_where(err, lines=False)}") from None

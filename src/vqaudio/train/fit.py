@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,13 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from vqaudio.audio import FrontEnd
-from vqaudio.data import SpeechFile
+from vqaudio.audio.io import AUDIO_EXTENSIONS
+from vqaudio.data import MusicRemixDataset, SpeechFile, singer_of
+from vqaudio.data.base import is_audio
 from vqaudio.data.summary import summarize_training_files
 from vqaudio.models import build_config, build_model
 from vqaudio.train.callbacks import BestWeights
-from vqaudio.train.config import RecipeConfig
+from vqaudio.train.config import DataConfig, RecipeConfig, TrainerConfig
 from vqaudio.train.datamodule import TaskDataModule
 from vqaudio.train.tasks import Task, build_task, default_task
 
@@ -63,6 +66,8 @@ def _training_summary(datamodule: TaskDataModule) -> dict[str, Any]:
     dataset = getattr(dataset, "dataset", dataset)  # a wrapper (BandLimited) around the mixtures
     listed = getattr(dataset, "files", None) or getattr(dataset, "speech_files", [])
     files = [f for f in listed if isinstance(f, SpeechFile)]
+    if isinstance(dataset, MusicRemixDataset):  # songs: the singer stands where the speaker does
+        files = [SpeechFile(Path(c), singer_of(Path(c).stem), _music_corpus(Path(c))) for c in dataset.clips]
     if not files:
         return {}
     seconds = getattr(dataset, "total_seconds", None)
@@ -70,16 +75,100 @@ def _training_summary(datamodule: TaskDataModule) -> dict[str, Any]:
     return {"training_summary": summarize_training_files(files, seconds)}
 
 
-def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
-    """Train the recipe's model; returns the path of the best weights (safetensors + config)."""
+def _music_corpus(path: Path) -> str:
+    """The corpus a song's licence is found under: MIR-1K clips, MUSDB18 track folders, else a plain folder."""
+    if "mir1k" in {part.lower() for part in path.parts}:
+        return "mir1k"
+    return "musdb" if path.is_dir() else "folder"
+
+
+_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")  # the names Lightning knows
+
+
+def check_accelerator(trainer: TrainerConfig) -> None:
+    """ValueError, before anything is built, when the recipe asks for a GPU (or MPS) this machine does not have."""
+    name = str(trainer.accelerator).lower()
+    if name not in _ACCELERATORS:
+        raise ValueError(
+            f"accelerator {trainer.accelerator!r} (--accelerator, trainer.accelerator) is not one Lightning knows; "
+            f"use one of {', '.join(_ACCELERATORS)}"
+        )
+    if name in ("gpu", "cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"accelerator {trainer.accelerator!r} (--accelerator, trainer.accelerator): no GPU is visible to "
+                "torch (torch.cuda.is_available() is False); use --accelerator cpu (or auto)"
+            )
+        count = torch.cuda.device_count()
+        if isinstance(trainer.devices, int) and trainer.devices > count:
+            raise ValueError(
+                f"devices {trainer.devices} (--devices, trainer.devices): only {count} GPU(s) visible; "
+                f"use --devices {count} or fewer"
+            )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            "accelerator 'mps' (--accelerator, trainer.accelerator): Apple MPS is not available on this machine; "
+            "use --accelerator cpu"
+        )
+
+
+def check_data_folders(data: DataConfig) -> None:
+    """FileNotFoundError for a data folder that does not exist, ValueError for one with no audio in it (at any depth).
+
+    Only that the folders hold audio at all; which files a task takes (its splits, corpora, words) it checks itself.
+    """
+    for flag, key, folder in (("--data", "data.root", data.root), ("--noise", "data.noise", data.noise)):
+        if folder is None:
+            continue
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            what = "is a file, not a folder" if path.exists() else "no such folder"
+            raise FileNotFoundError(f"{flag} {folder}: {what}; pass a folder of recordings ({flag} DIR or {key})")
+        if not _holds_audio(path):
+            raise ValueError(
+                f"{flag} {folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in it or its sub-folders; "
+                f"pass a folder of recordings ({flag} DIR or {key})"
+            )
+
+
+def _holds_audio(folder: Path) -> bool:
+    """Whether any audio file lies under `folder`, walked as the data sets walk it; stops at the first."""
+    for _, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if any(is_audio(name) for name in filenames):
+            return True
+    return False
+
+
+def check_run_folder(out: Path, resume: bool, force: bool) -> None:
+    """The run folder can take this run: state to resume from, or no earlier weights that a new run would replace."""
+    if resume and not (out / RESUME_STATE).is_file():
+        raise FileNotFoundError(f"--resume: no training state at {out / RESUME_STATE}; train without --resume first")
+    if not resume and not force and (out / BEST_WEIGHTS).is_file():
+        raise ValueError(
+            f"{out / BEST_WEIGHTS} exists from an earlier run, and a new run would replace it: use --resume to "
+            f"continue that run, --out DIR (or another recipe name) to keep both, or --force to replace it "
+            f"(or delete {out})"
+        )
+
+
+def fit(recipe: RecipeConfig, resume: bool = False, force: bool = False) -> Path:
+    """Train the recipe's model; returns the path of the best weights (safetensors + config).
+
+    Refuses (ValueError / FileNotFoundError, before anything is built or written) a GPU the machine lacks, data
+    folders that are missing or hold no audio, `resume` without saved state, and a run folder that already holds
+    best weights unless `resume` (continue that run) or `force` (start afresh and replace them) is given.
+    """
     t = recipe.trainer
+    check_accelerator(t)
+    check_data_folders(recipe.data)
+    out = run_dir(recipe)
+    check_run_folder(out, resume, force)
+    earlier = None if resume else _stat(out / BEST_WEIGHTS)  # forced: weights this run must replace
     if t.threads:
         torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
-    out = run_dir(recipe)
     out.mkdir(parents=True, exist_ok=True)
-    if resume and not (out / RESUME_STATE).is_file():
-        raise FileNotFoundError(f"--resume: no training state at {out / RESUME_STATE}; train without --resume first")
 
     task_name = recipe.task or default_task(recipe.model_type)
     task = build_task(task_name)
@@ -142,10 +231,19 @@ def fit(recipe: RecipeConfig, resume: bool = False) -> Path:
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(out / RESUME_STATE) if resume else None)
     best = out / BEST_WEIGHTS
-    if not best.is_file():
+    if not best.is_file() or (earlier is not None and _stat(best) == earlier):  # not written by this run
         raise RuntimeError(f"training ended without a validation round, so no weights were saved in {out}")
     _draw_loss_curves(out)
     return best
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of a file, None when absent: whether a file was rewritten."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _draw_loss_curves(out: Path) -> None:
