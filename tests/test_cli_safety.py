@@ -209,13 +209,13 @@ def test_a_write_that_dies_midway_leaves_no_file(
     interrupt: BaseException, models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = _speech(tmp_path / "x.wav")
-    real_write = sf.write
+    real_write = sf.SoundFile.write  # what sf.write and the block-by-block writer (AudioWriter) both call
 
-    def dying_write(file: str, data: np.ndarray, *args: object, **kwargs: object) -> None:
-        real_write(file, data[: len(data) // 2], *args, **kwargs)  # half the file is on disk ...
+    def dying_write(self: sf.SoundFile, data: np.ndarray, *args: object, **kwargs: object) -> None:
+        real_write(self, data[: len(data) // 2], *args, **kwargs)  # half the file is on disk ...
         raise interrupt  # ... when the run dies
 
-    monkeypatch.setattr(sf, "write", dying_write)
+    monkeypatch.setattr(sf.SoundFile, "write", dying_write)
     out = tmp_path / "out" / "o.wav"
     if isinstance(interrupt, KeyboardInterrupt):
         with pytest.raises(KeyboardInterrupt):
@@ -386,12 +386,14 @@ def test_clipped_output_is_a_warning_naming_file_and_peak(
 ) -> None:
     from vqaudio.pipelines import Reconstructor
 
+    # a fake model that doubles the input, inverted with the input's phase (exact): files stream through `piece`
     monkeypatch.setattr(
         Reconstructor,
-        "__call__",
-        lambda self, wave, sr: np.where(np.arange(wave.shape[-1]) < 40, 0.5, 2.0) * np.ones_like(wave),
+        "piece",
+        lambda self, window: self.runner.piece(window, lambda f: f + 20 * np.log10(2.0), use_input_phase=True),
     )
-    src = _speech(tmp_path / "x.wav", seconds=0.01)  # 80 samples: the fake output is 0.5, then 2.0
+    src = save(tmp_path / "x.wav", np.where(np.arange(80) < 40, 0.25, 1.0), 8000, subtype="FLOAT")
+    # 80 samples: the output is 0.5, then 2.0
     out = tmp_path / "o.wav"
     assert main(_argv("reconstruct", models, src, out)) == 0
     err = capsys.readouterr().err

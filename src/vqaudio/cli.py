@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vqaudio import __version__
 
@@ -30,17 +30,22 @@ THREADS_HELP = (
     "side; give the number of cores for one job alone on the machine; 0 = torch's own default)"
 )
 FORCE_HELP = "overwrite output files that already exist (the input itself is never overwritten)"
-# Said in the description of every command that writes audio; vqaudio.audio.io.save does what it says.
+JOBS_HELP = (
+    "for a folder: files processed by N worker processes at once (default 1), each loading the model once and "
+    "using --threads CPU threads; failed files are still listed at the end"
+)
+# Said in the description of every command that writes audio; vqaudio.audio.io (save, AudioWriter) does what it says.
 AUDIO_OUT_NOTE = (
     "Audio is written as 16-bit PCM (.ogg: Vorbis), through a temporary file renamed when complete; samples\n"
     "beyond full scale are clipped, with a warning naming the file and its peak. Existing outputs are kept\n"
-    "unless --force is given."
+    "unless --force is given. Files are read, processed and written a block at a time: memory does not grow\n"
+    "with their length."
 )
 TRAIN_EXTRA = ("lightning", "tensorboard")
 EVAL_EXTRA = ("pesq", "pystoi")
 
 if TYPE_CHECKING:
-    from vqaudio.pipelines import Codec
+    from vqaudio.pipelines import Codec, Pipeline
 
 log = logging.getLogger("vqaudio.cli")
 
@@ -187,7 +192,7 @@ def _restore_threads(args: argparse.Namespace) -> None:
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     device = _model_setup(args)
 
-    def build() -> Callable[[Any, int], Any]:
+    def build() -> Pipeline:
         from vqaudio.pipelines import Reconstructor
 
         return Reconstructor.from_checkpoint(args.checkpoint, griffin_lim_iters=args.griffin_lim_iters, device=device)
@@ -289,11 +294,21 @@ def _run_folder(
 
     Returns the exit code: 0 when every input was written, 1 when any failed.
     """
-    from vqaudio.outputs import drop_clashes, refuse_existing, run_each
+    if "plan" in _WORKER:  # a --jobs worker setting up (_start_worker): keep the per-file work, run nothing
+        _WORKER["work"] = work
+        return 0
+    from vqaudio.outputs import drop_clashes, refuse_existing, run_each, run_each_in_processes
 
     runnable, failures = drop_clashes(plan)
     refuse_existing([out for outs in runnable.values() for out in outs], args.force)
-    failures += run_each(list(runnable), lambda path: work(path, runnable[path]), args.command, _progress(args))
+    jobs = min(getattr(args, "jobs", 1), len(runnable))
+    if jobs > 1:
+        log.debug("%d worker processes, %d torch thread(s) each", jobs, getattr(args, "threads", 0))
+        failures += run_each_in_processes(
+            list(runnable), _work_in_worker, args.command, jobs, _start_worker, (args, runnable), _progress(args)
+        )
+    else:
+        failures += run_each(list(runnable), lambda path: work(path, runnable[path]), args.command, _progress(args))
     print(f"wrote {len(plan) - len(failures)} {what} to {args.output}")
     if not failures:
         return 0
@@ -303,29 +318,59 @@ def _run_folder(
     return 1
 
 
-def _audio_job(args: argparse.Namespace, build: Callable[[], Callable[[Any, int], Any]]) -> int:
+# In a --jobs worker process: the parent's plan (input -> outputs) and the command's per-file work.
+_WORKER: dict[str, object] = {}
+
+
+def _start_worker(args: argparse.Namespace, plan: dict[Path, list[Path]]) -> None:
+    """Initializer of a --jobs worker: the command's own set-up, once (model, --threads, --device), down to the
+    folder job, whose per-file work _run_folder keeps instead of running."""
+    setup_logging(quiet=True)  # the parent has said which model it runs
+    _WORKER["plan"] = plan
+    args.func(args)
+    setup_logging(quiet=args.quiet, verbose=args.verbose)  # warnings about single files, as without --jobs
+
+
+def _work_in_worker(path: Path) -> None:
+    work, plan = _WORKER.get("work"), _WORKER["plan"]
+    if not callable(work):
+        raise RuntimeError("this --jobs worker's set-up did not reach its folder job")
+    work(path, plan[path])  # type: ignore[index]
+
+
+def _jobs(text: str) -> int:
+    """argparse type of --jobs: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more worker processes, got {value}")
+    return value
+
+
+def _add_jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N", help=JOBS_HELP)
+
+
+def _audio_job(args: argparse.Namespace, build: Callable[[], Pipeline]) -> int:
     """reconstruct / denoise: an audio file in, one audio file out (same rate, channels and length); a folder in,
-    a folder out (same relative paths, as .wav). `build` loads the model, after the output checks."""
-    from vqaudio.audio.io import READABLE_EXTENSIONS, load, save
+    a folder out (same relative paths, as .wav). `build` loads the model, after the output checks. Files stream
+    through the pipeline a block at a time (`Pipeline.process_file`), so memory does not grow with their length."""
+    from vqaudio.audio.io import READABLE_EXTENSIONS
     from vqaudio.outputs import check_output_file, refuse_existing
 
     if args.input.is_dir():
         files = _folder_inputs(args, READABLE_EXTENSIONS, _no_audio_files())
-        process = build()
-
-        def work(path: Path, outs: list[Path]) -> None:
-            wave, sr = load(path, mono=False)
-            save(outs[0], process(wave, sr), sr)
-
+        pipeline = build()
         plan = {path: [(args.output / path.relative_to(args.input)).with_suffix(".wav")] for path in files}
-        return _run_folder(args, plan, work, ".wav files")
+        return _run_folder(args, plan, lambda path, outs: pipeline.process_file(path, outs[0]), ".wav files")
     _single_input(args, "audio file or folder")
     check_output_file(args.input, args.output)
-    process = build()
+    pipeline = build()
     refuse_existing([args.output], args.force)
-    wave, sr = load(args.input, mono=False)
-    save(args.output, process(wave, sr), sr)
-    print(f"wrote {args.output} ({wave.shape[-1] / sr:.2f} s at {sr} Hz)")
+    info = pipeline.process_file(args.input, args.output)
+    print(f"wrote {args.output} ({info.duration_s:.2f} s at {info.sample_rate} Hz)")
     return 0
 
 
@@ -343,27 +388,23 @@ def _describe(data: bytes) -> str:
 
 def _cmd_encode(args: argparse.Namespace) -> int:
     device = _model_setup(args)
-    from vqaudio.audio.atomic import write_bytes_atomic
-    from vqaudio.audio.io import READABLE_EXTENSIONS, load
+    from vqaudio.audio.io import READABLE_EXTENSIONS
     from vqaudio.outputs import VQA, check_output_file, refuse_existing
 
     if args.input.is_dir():
         files = _folder_inputs(args, READABLE_EXTENSIONS, _no_audio_files())
         codec = _codec_for(args, device)
+        plan = {path: [(args.output / path.relative_to(args.input)).with_suffix(VQA)] for path in files}
 
         def work(path: Path, outs: list[Path]) -> None:
-            wave, sr = load(path, mono=False)
-            write_bytes_atomic(outs[0], codec.encode(wave, sr, bitrate=args.bitrate))
+            codec.encode_file(path, outs[0], bitrate=args.bitrate)  # read in blocks, written atomically
 
-        plan = {path: [(args.output / path.relative_to(args.input)).with_suffix(VQA)] for path in files}
         return _run_folder(args, plan, work, ".vqa files")
     _single_input(args, "audio file or folder")
     check_output_file(args.input, args.output, VQA)
     codec = _codec_for(args, device)
     refuse_existing([args.output], args.force)
-    wave, sr = load(args.input, mono=False)
-    data = codec.encode(wave, sr, bitrate=args.bitrate)
-    write_bytes_atomic(args.output, data)
+    data = codec.encode_file(args.input, args.output, bitrate=args.bitrate)  # read in blocks, written atomically
     print(f"wrote {args.output}: {_describe(data)}")
     return 0
 
@@ -376,20 +417,20 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         files = _folder_inputs(args, (VQA,), "no .vqa files (make them with `vqaudio encode`)")
         codec = _codec_for(args, device)
         plan = {path: [(args.output / path.relative_to(args.input)).with_suffix(".wav")] for path in files}
-        return _run_folder(args, plan, lambda path, outs: codec.decode_file(path, outs[0]), ".wav files")
+        return _run_folder(args, plan, lambda path, outs: codec.decode_to_file(path, outs[0]), ".wav files")
     _single_input(args, ".vqa file or folder")
     check_output_file(args.input, args.output)
     codec = _codec_for(args, device)
     refuse_existing([args.output], args.force)
-    wave, sr = codec.decode_file(args.input, args.output)
-    print(f"wrote {args.output} ({wave.shape[-1] / sr:.2f} s at {sr} Hz)")
+    info = codec.decode_to_file(args.input, args.output)  # written a block at a time
+    print(f"wrote {args.output} ({info.duration_s:.2f} s at {info.sample_rate} Hz)")
     return 0
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
     device = _model_setup(args)
 
-    def build() -> Callable[[Any, int], Any]:
+    def build() -> Pipeline:
         from vqaudio.pipelines import Denoiser
 
         model = args.model
@@ -402,7 +443,7 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
 
 def _cmd_separate(args: argparse.Namespace) -> int:
     device = _model_setup(args)
-    from vqaudio.audio.io import READABLE_EXTENSIONS, load, save
+    from vqaudio.audio.io import READABLE_EXTENSIONS
     from vqaudio.outputs import OutputError, drop_clashes, refuse_existing
     from vqaudio.pipelines import Separator
 
@@ -422,9 +463,7 @@ def _cmd_separate(args: argparse.Namespace) -> int:
         return path.relative_to(args.input).with_suffix("") if folder else Path(path.stem)
 
     def work(path: Path, outs: list[Path]) -> None:
-        wave, sr = load(path, mono=False)
-        for name, source in separator(wave, sr).items():
-            save(args.output / song(path) / f"{name}.wav", source, sr)
+        separator.process_file(path, outs)  # one output per source, in separator.sources order; streamed
 
     plan = {path: [args.output / song(path) / f"{name}.wav" for name in separator.sources] for path in files}
     names = ", ".join(f"{n}.wav" for n in separator.sources)
@@ -443,7 +482,6 @@ def _cmd_codec(args: argparse.Namespace) -> int:
     if args.score:
         _require("eval", EVAL_EXTRA, "vqaudio codec --score (PESQ, STOI)")
     device = _model_setup(args)
-    from vqaudio.audio.io import load, save
     from vqaudio.outputs import OutputError, check_output_file, refuse_existing
 
     if args.input.is_dir():
@@ -452,18 +490,21 @@ def _cmd_codec(args: argparse.Namespace) -> int:
     check_output_file(args.input, args.output)
     codec = _codec_for(args, device)
     refuse_existing([args.output], args.force)
-    wave, sr = load(args.input, mono=False)
-    data = codec.encode(wave, sr, bitrate=args.bitrate)
-    out, out_sr = codec.decode(data)
-    save(args.output, out, out_sr)
-    print(f"wrote {args.output}: {_describe(data)}")
-    if args.score:
-        from vqaudio.audio.io import to_mono
-        from vqaudio.metrics import pesq, stoi
+    data = codec.encode_file(args.input, bitrate=args.bitrate)  # the audio in blocks; the .vqa bytes in memory
+    if not args.score:
+        codec.decode_to_file(data, args.output)
+        print(f"wrote {args.output}: {_describe(data)}")
+        return 0
+    from vqaudio.audio.io import load, save, to_mono
+    from vqaudio.metrics import pesq, stoi
 
-        ref = to_mono(wave) if wave.ndim == 2 else wave
-        deg = to_mono(out) if out.ndim == 2 else out
-        print(f"PESQ-NB {pesq(ref, deg, sr, mode='nb'):.3f}  STOI {stoi(ref, deg, sr):.3f}")
+    wave, sr = load(args.input, mono=False)  # scores compare whole signals: --score holds both in memory
+    out, _ = codec.decode(data, source=str(args.input))
+    save(args.output, out, sr)
+    print(f"wrote {args.output}: {_describe(data)}")
+    ref = to_mono(wave) if wave.ndim == 2 else wave
+    deg = to_mono(out) if out.ndim == 2 else out
+    print(f"PESQ-NB {pesq(ref, deg, sr, mode='nb'):.3f}  STOI {stoi(ref, deg, sr):.3f}")
     return 0
 
 
@@ -549,6 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output audio file, same rate as input (or folder)")
     p.add_argument("--griffin-lim-iters", type=int, default=64, help="phase reconstruction iterations (default 64)")
     _add_model_options(p)
+    _add_jobs(p)
     p.set_defaults(func=_cmd_reconstruct)
 
     p = command(
@@ -588,7 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Compress audio to .vqa files with the shipped codec-8k (or --model). A folder in gives a folder out:\n"
         "every audio file under it, recursively, to the same relative path with a .vqa suffix; files that fail\n"
         "are listed at the end (exit status 1). Files are written through a temporary file renamed when complete;\n"
-        "existing outputs are kept unless --force is given.\n\n"
+        "existing outputs are kept unless --force is given. Audio is read a block at a time (twice, for a model\n"
+        "that scales its input to one level: once to measure it), so memory does not grow with its length.\n\n"
         "examples: vqaudio encode in.wav -o talk.vqa --bitrate 1200\n"
         "          vqaudio encode recordings/ -o coded/",
     )
@@ -597,6 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bitrate", type=float, help="target bit/s: the largest rung at or below it (default: top)")
     p.add_argument("--model", type=Path, help="codec weights (default: shipped codec-8k, else reconstruct-vqvae-8k)")
     _add_model_options(p)
+    _add_jobs(p)
     p.set_defaults(func=_cmd_encode)
 
     p = command(
@@ -614,6 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="the weights the file was encoded with (default: as encode)")
     p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
     _add_model_options(p)
+    _add_jobs(p)
     p.set_defaults(func=_cmd_decode)
 
     p = command(
@@ -628,7 +673,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="decoded audio file")
     p.add_argument("--bitrate", type=float, help="target bit/s (default: top rung)")
     p.add_argument("--model", type=Path, help="codec weights (default: as encode)")
-    p.add_argument("--score", action="store_true", help="also print PESQ-NB and STOI against the input")
+    p.add_argument(
+        "--score",
+        action="store_true",
+        help="also print PESQ-NB and STOI against the input (holds both signals in memory: for clips, not hours)",
+    )
     p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
     _add_model_options(p)
     p.set_defaults(func=_cmd_codec)
@@ -647,6 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (or folder)")
     p.add_argument("--model", type=Path, help="denoiser weights (default: shipped denoise-16k)")
     _add_model_options(p)
+    _add_jobs(p)
     p.set_defaults(func=_cmd_denoise)
 
     p = command(
@@ -664,6 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("--model", type=Path, help="separator weights (default: shipped separate-16k)")
     _add_model_options(p, force="overwrite OUTDIR/<song>/vocals.wav, ... if they exist")
+    _add_jobs(p)
     p.set_defaults(func=_cmd_separate)
     return parser
 

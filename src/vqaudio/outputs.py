@@ -7,7 +7,7 @@ The rules every writing command follows, in one place:
 - an output file that already exists is refused unless --force is given, before any audio is processed;
 - an output file name must say what is written in it (.vqa for bitstreams, an audio extension `save` knows);
 - a folder job processes every file it can, collects the ones that failed with the reason, and reports them
-  at the end (the command then exits 1).
+  at the end (the command then exits 1), in one process or, with --jobs N, in N worker processes.
 
 Audio and .vqa files themselves are written atomically (`vqaudio.audio.atomic`).
 """
@@ -30,6 +30,7 @@ __all__ = [
     "os_reason",
     "refuse_existing",
     "run_each",
+    "run_each_in_processes",
 ]
 
 log = logging.getLogger(__name__)
@@ -151,15 +152,63 @@ def run_each(
     """
     from tqdm import tqdm
 
+    failures = [_attempt(work, path) for path in tqdm(paths, desc=desc, unit="file", disable=disable)]
+    return [f for f in failures if f is not None]
+
+
+def _attempt(work: Callable[[Path], object], path: Path) -> Failure | None:
+    """`work(path)`, its exception (any but KeyboardInterrupt and the like) turned into the file's Failure."""
+    try:
+        work(path)
+    except (ValueError, OSError) as err:
+        return Failure(path, os_reason(err) if isinstance(err, OSError) else str(err))
+    except Exception as err:  # a model or library error on one file must not cost the others
+        log.debug("%s: %s", path, err, exc_info=True)
+        return Failure(path, f"{type(err).__name__}: {err}")
+    return None
+
+
+def run_each_in_processes(
+    paths: Sequence[Path],
+    work: Callable[[Path], object],
+    desc: str,
+    jobs: int,
+    initializer: Callable[..., object],
+    initargs: tuple[object, ...] = (),
+    disable: bool | None = None,
+) -> list[Failure]:
+    """`run_each` over `jobs` worker processes: the same failures, with the files done in any order.
+
+    Each worker is a fresh interpreter (spawned: safe with torch's threads and CUDA) that runs
+    `initializer(*initargs)` once, to load its model, then takes files. `work` and the initializer must be
+    module-level functions and `initargs` picklable. A worker that dies (killed, out of memory, a crash in native
+    code) fails the files it had not finished, with that reason, and the pool cannot take more: those left fail too.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tqdm import tqdm
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=initializer, initargs=initargs)
     failures: list[Failure] = []
-    for path in tqdm(paths, desc=desc, unit="file", disable=disable):
-        try:
-            work(path)
-        except (ValueError, OSError) as err:
-            failures.append(Failure(path, os_reason(err) if isinstance(err, OSError) else str(err)))
-        except Exception as err:  # a model or library error on one file must not cost the others
-            log.debug("%s: %s", path, err, exc_info=True)
-            failures.append(Failure(path, f"{type(err).__name__}: {err}"))
+    try:
+        futures = {pool.submit(_attempt, work, path): path for path in paths}
+        for future in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="file", disable=disable):
+            path = futures[future]
+            try:
+                failure = future.result()
+            except BrokenProcessPool:
+                failure = Failure(path, "its worker process died (--jobs); run it alone, or with --jobs 1, to see why")
+            except Exception as err:  # the work's result or exception could not come back from the worker
+                failure = Failure(path, f"{type(err).__name__}: {err}")
+            if failure is not None:
+                failures.append(failure)
+    except BaseException:  # Ctrl-C: stop the workers, leave what they did not finish
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return failures
 
 

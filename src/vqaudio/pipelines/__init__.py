@@ -1,7 +1,8 @@
 """Pipelines: waveform in, waveform (or bitstream) out. Never trains, never imports Lightning.
 
 All share `Pipeline` (loading, device, any rate / channels / array type) and `ChunkedRunner` (long inputs in
-chunks of STFT frames with context, phase carried across chunk joins, bounded memory).
+chunks of STFT frames with context, phase carried across chunk joins, bounded memory). Files of any length stream
+through them a block at a time (`Pipeline.process_file`, `Codec.encode_file` / `decode_to_file`: `files`).
 """
 
 from vqaudio.pipelines.base import Pipeline, pipelines_for

@@ -6,12 +6,16 @@ soundfile.read returns, is refused with a hint to pass its transpose), float or 
 soundfile reads it), at any sample rate from 1 to 384 kHz, runs each channel at the model's rate (and, for models
 trained at one speech level, at that level), and returns the same type, on the same device, with the input's
 shape, rate and length; a pipeline with several outputs per input (stems) puts them first: (S, *input shape).
+Pipelines on the chunked runner also run on files of any length in bounded memory: `process_file`
+(`vqaudio.pipelines.files`), from `piece`, their step for one chunk.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -20,7 +24,10 @@ from torch import nn
 from vqaudio.audio import FrontEnd, resample, scale_to_level
 from vqaudio.models import load_model
 from vqaudio.models.registry import model_type_of
-from vqaudio.pipelines.runner import ChunkedRunner
+from vqaudio.pipelines.runner import ChunkedRunner, FrameWindow, OutputPiece
+
+if TYPE_CHECKING:
+    from vqaudio.audio.io import AudioInfo
 
 __all__ = [
     "MAX_CHANNELS",
@@ -103,6 +110,26 @@ class Pipeline:
     def process(self, mono: torch.Tensor) -> torch.Tensor:
         """Mono float32 wave (T,) at the model's rate -> (T,) or (S, T) at the same rate."""
         raise NotImplementedError
+
+    def piece(self, window: FrameWindow) -> OutputPiece:
+        """One chunk of `self.runner` through the model (pipelines on the chunked runner define it; `process` is
+        then `self.runner.run_pieces(mono, self.piece)`, and files can stream through `process_file`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run in chunks of the shared runner")
+
+    def process_file(
+        self,
+        source: str | os.PathLike[str],
+        output: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        subtype: str = "PCM_16",
+    ) -> AudioInfo:
+        """The audio file `source` through the pipeline into `output` (one path per output for several), a block
+        at a time: the result of `save(output, self(*load(source, mono=False)))` in memory that does not grow
+        with the file's length (see `vqaudio.pipelines.files.run_file`; `subtype` as `save` takes it). Returns the
+        input's length, rate and channel count.
+        """
+        from vqaudio.pipelines.files import run_file
+
+        return run_file(self, source, output, subtype=subtype)
 
     def __call__(self, wave: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray | torch.Tensor:
         """Audio (T,), (C, T) or (B, C, T), numpy or torch, at `sample_rate` -> the same kind, shape, rate, length

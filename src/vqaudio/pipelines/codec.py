@@ -9,25 +9,36 @@ one chunk into the next, so chunk joins have no seams.
 Why a gain: a model trained at one speech level (its config's input_level_db) codes a much quieter or louder
 voice badly, so each channel is scaled to that level before encoding; the gain (rounded to 0.01 dB) goes into
 the file's header and decode divides it back out, so the output keeps the input's level.
+
+Why blocks: encode and decode take and give the signal in blocks (in memory: one block), so files of any length
+stream in bounded memory (`encode_file`, `decode_to_file`): encoding reads the file twice (the level is a whole-
+channel measurement, made in a first pass) and keeps only the codes (an hour of 8 kHz speech at 62.5 latent
+frames/s is 225k small integers per stage) until the header, which records the length and the gains before the
+payload, can be written; decoding writes each block of audio as the chunks finish.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from vqaudio.audio import LogMagnitudeFrontEnd, num_frames, resample, scale_to_level
+from vqaudio.audio import LogMagnitudeFrontEnd, num_frames
+from vqaudio.audio.atomic import write_bytes_atomic
+from vqaudio.audio.io import AudioInfo, AudioWriter
+from vqaudio.audio.stream import ChannelMerge, LengthFit, StreamResampler
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
 from vqaudio.models import VQVAE
-from vqaudio.pipelines.base import Pipeline, as_float_array, check_rate, fit_length
+from vqaudio.pipelines.base import Pipeline, as_float_array, check_rate
+from vqaudio.pipelines.files import block_frames, measure_gains, model_rate_blocks, open_input
 from vqaudio.pipelines.postfilter import sharpen_db
-from vqaudio.pipelines.runner import ChunkedRunner, OutputPiece
+from vqaudio.pipelines.runner import ChunkedRunner, FrameStream, FrameWindow, OutputPiece, OutputStream
 
 __all__ = ["DEFAULT_MODELS", "DEFAULT_POSTFILTER", "Codec", "bitrate_of", "model_hash"]
 
@@ -147,6 +158,11 @@ class Codec(Pipeline):
         return self._hash
 
     @property
+    def _code_dtype(self) -> np.dtype:
+        """The smallest unsigned integer type that holds this model's indices (codes of an hour stay small)."""
+        return np.min_scalar_type(self.codebook_size - 1)
+
+    @property
     def bits_per_stage(self) -> int:
         return bits_for_codebook(self.codebook_size)
 
@@ -176,51 +192,92 @@ class Codec(Pipeline):
         return -(-num_frames(n_model_samples, self.stft) // self.stride)
 
     # encode ------------------------------------------------------------------------------------------
-    def _encode_mono(self, wave: np.ndarray, n_stages: int) -> np.ndarray:
-        """Model-rate mono wave -> codes (n_latents, n_stages), chunk by chunk with context margins."""
-        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(self.device)
-        out = np.empty((self._n_latents(wave.shape[0]), n_stages), dtype=np.int64)
-        with torch.inference_mode():
-            for w in self.runner.windows(x):
-                codes = self.model.encode(self.front_end.from_spectrogram(w.spectrogram)[None], n_stages=n_stages)[0]
-                if codes.dim() == 1:
-                    codes = codes[:, None]
-                lo, hi = (w.first - w.start) // self.stride, -(-(w.last - w.start) // self.stride)
-                out[w.first // self.stride : w.first // self.stride + hi - lo] = codes[lo:hi].cpu().numpy()
-        return out
+    def _window_codes(self, window: FrameWindow, n_stages: int) -> np.ndarray:
+        """Codes (n, n_stages) of the latent frames a chunk keeps (its context thrown away)."""
+        features = self.front_end.from_spectrogram(window.spectrogram)[None]
+        codes = self.model.encode(features.to(self.device), n_stages=n_stages)[0]
+        if codes.dim() == 1:
+            codes = codes[:, None]
+        lo, hi = (window.first - window.start) // self.stride, -(-(window.last - window.start) // self.stride)
+        return codes[lo:hi].cpu().numpy()
 
     def encode(self, wave: np.ndarray | torch.Tensor, sample_rate: int, bitrate: float | None = None) -> bytes:
         """Waveform (T,) or (C, T) at any rate -> .vqa bytes at the largest rung <= `bitrate`."""
         wave = as_float_array(wave)
         if wave.ndim > 2:
             raise ValueError(f"encode: one recording at a time, (T,) or (C, T); got shape {wave.shape}")
+        channels = wave[None] if wave.ndim == 1 else wave
+        return self.encode_blocks(lambda: [channels], channels.shape[-1], sample_rate, bitrate)
+
+    def encode_file(
+        self, path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, bitrate: float | None = None
+    ) -> bytes:
+        """Encode an audio file (any rate/channels/length, read in blocks) to .vqa bytes; with `output`, also write
+        them there (atomically). Returns the bytes."""
+        with open_input(path) as reader:
+            block = block_frames(reader.sample_rate)
+            data = self.encode_blocks(lambda: reader.blocks(block), reader.n_samples, reader.sample_rate, bitrate)
+        if output is not None:
+            write_bytes_atomic(output, data)
+        return data
+
+    def encode_blocks(
+        self,
+        blocks: Callable[[], Iterable[np.ndarray]],
+        n_samples: int,
+        sample_rate: int,
+        bitrate: float | None = None,
+    ) -> bytes:
+        """A recording of `n_samples` at `sample_rate`, given as float32 (C, n) blocks, -> .vqa bytes.
+
+        `blocks()` starts the blocks afresh; it is called twice for a model with an input level (the first pass
+        measures each channel's level) and once otherwise.
+        """
         sample_rate = check_rate(sample_rate)
         k = self.stages_for_bitrate(bitrate)
-        channels = wave[None] if wave.ndim == 1 else wave
-        n_samples = channels.shape[-1]
         n_model = self._model_length(n_samples, sample_rate)
-        codes, gains = [], []
-        for channel in channels:
-            at_model = resample(channel, sample_rate, self.sample_rate) if sample_rate != self.sample_rate else channel
-            at_model = fit_length(np.asarray(at_model, dtype=np.float32), n_model)
-            if self.input_level_db is not None:
-                at_model, gain_db = scale_to_level(at_model, self.sample_rate, self.input_level_db, decimals=2)
-                gains.append(gain_db)
-            codes.append(self._encode_mono(at_model, k))
+        gains: list[float] | None = None
+        if self.input_level_db is not None:
+            gains = measure_gains(blocks(), sample_rate, self.sample_rate, self.input_level_db, n_model, decimals=2)
+        n_latents = self._n_latents(n_model)
+        codes: np.ndarray | None = None  # (C, n_latents, k) in the smallest integer type that holds the indices
+        filled: list[int] = []
+        streams: list[FrameStream] = []
+
+        def keep(c: int, windows: Iterable[FrameWindow]) -> None:
+            assert codes is not None
+            for window in windows:
+                chunk = self._window_codes(window, k)
+                codes[c, filled[c] : filled[c] + chunk.shape[0]] = chunk
+                filled[c] += chunk.shape[0]
+
+        with torch.inference_mode():
+            for step in model_rate_blocks(blocks(), sample_rate, self.sample_rate, length=n_model):
+                if codes is None:
+                    codes = np.zeros((len(step), n_latents, k), dtype=self._code_dtype)
+                    filled, streams = [0] * len(step), [FrameStream(self.runner) for _ in step]
+                for c, samples in enumerate(step):
+                    if gains is not None:
+                        samples = samples * np.float32(10.0 ** (gains[c] / 20.0))
+                    keep(c, streams[c].push(torch.from_numpy(np.ascontiguousarray(samples)).to(self.device)))
+            for c, stream in enumerate(streams):
+                keep(c, stream.finish())
+        if codes is None or any(n != n_latents for n in filled):
+            raise RuntimeError(f"Codec: coded {filled} latent frames per channel, expected {n_latents}")
         header = VqaHeader(
             model_id=self.model_id,
             model_hash=self.model_hash,
             sample_rate=sample_rate,
             model_sample_rate=self.sample_rate,
             n_samples=n_samples,
-            n_channels=len(codes),
+            n_channels=codes.shape[0],
             frame_rate=self.frame_rate,
-            n_frames=codes[0].shape[0],
+            n_frames=n_latents,
             stages_used=k,
             codebook_sizes=[self.codebook_size] * k,
-            gain_db=gains or None,
+            gain_db=gains,
         )
-        return write_vqa(header, np.stack(codes))
+        return write_vqa(header, codes)
 
     # decode ------------------------------------------------------------------------------------------
     def _decode_features(self, codes: np.ndarray) -> torch.Tensor:
@@ -239,31 +296,15 @@ class Codec(Pipeline):
             features = sharpen_db(features, self.postfilter)
         return features
 
-    def _decode_mono(self, codes: np.ndarray, n_model: int) -> np.ndarray:
-        """Codes (n_latents, k) -> model-rate mono wave of n_model samples, chunk by chunk (runner synthesis)."""
-        n_frames = num_frames(n_model, self.stft)
-
-        def pieces() -> Iterator[OutputPiece]:
-            for first, last in self.runner.plan(n_frames):
-                start, stop = self.runner.span(first, last, n_frames)
-                lat0, lat1 = start // self.stride, -(-stop // self.stride)
-                features = self.decoded_db(codes[lat0:lat1])[..., : stop - start]
-                yield OutputPiece(start, first, last, features)
-
-        with torch.inference_mode():
-            return self.runner.synthesize(n_model, pieces()).cpu().numpy()
-
     def process(self, mono: torch.Tensor) -> torch.Tensor:
         """Encode and decode one mono model-rate wave at `bitrate` (the codec as a system to score)."""
         wave = mono.cpu().numpy()
         data = self.encode(wave, self.sample_rate, bitrate=self.bitrate)
         return torch.from_numpy(self.decode(data)[0])
 
-    def decode(self, data: bytes, source: str = "input") -> tuple[np.ndarray, int]:
-        """.vqa bytes -> (wave (T,) or (C, T) float32, sample_rate) with the encoded input's rate and length.
-
-        Raises BitstreamError for truncated/corrupt data or a file made by other weights.
-        """
+    def read(self, data: bytes, source: str = "input") -> tuple[VqaHeader, np.ndarray]:
+        """.vqa bytes -> (header, codes (C, n_latents, k) in the smallest unsigned type that holds them), checked
+        against this model (BitstreamError if not)."""
         header, codes = read_vqa(data, expected_model_hash=self.model_hash, source=source)
         self._check_header(header, source)
         n_model = self._model_length(header.n_samples, header.sample_rate)
@@ -272,14 +313,47 @@ class Codec(Pipeline):
                 f"{source}: header says {header.n_frames} frames but {header.n_samples} samples at "
                 f"{header.sample_rate} Hz need {self._n_latents(n_model)}: the file is inconsistent"
             )
-        outputs = []
-        for channel_codes, gain_db in zip(codes, header.gains_db(), strict=True):
-            mono = self._decode_mono(channel_codes, n_model) * np.float32(10.0 ** (-gain_db / 20.0))
-            if header.sample_rate != self.sample_rate:
-                mono = resample(mono, self.sample_rate, header.sample_rate)
-            outputs.append(fit_length(np.asarray(mono, dtype=np.float32), header.n_samples))
-        out = np.stack(outputs)
+        return header, codes.astype(self._code_dtype)
+
+    def decode(self, data: bytes, source: str = "input") -> tuple[np.ndarray, int]:
+        """.vqa bytes -> (wave (T,) or (C, T) float32, sample_rate) with the encoded input's rate and length.
+
+        Raises BitstreamError for truncated/corrupt data or a file made by other weights.
+        """
+        header, codes = self.read(data, source)
+        out = np.concatenate(list(self.decode_blocks(header, codes)), axis=-1)
         return (out[0] if header.n_channels == 1 else out), header.sample_rate
+
+    def decode_blocks(self, header: VqaHeader, codes: np.ndarray) -> Iterator[np.ndarray]:
+        """Checked codes (C, n_latents, k) (`read`) -> the decoded (C, n) float32 blocks at the header's rate, one
+        chunk at a time; together header.n_samples long. Channels are decoded side by side, chunk by chunk."""
+        n_model = self._model_length(header.n_samples, header.sample_rate)
+        n_frames = num_frames(n_model, self.stft)
+        n_channels = header.n_channels
+        outputs = [OutputStream(self.runner) for _ in range(n_channels)]
+        back = [StreamResampler(self.sample_rate, header.sample_rate) for _ in range(n_channels)]
+        scales = [np.float32(10.0 ** (-gain / 20.0)) for gain in header.gains_db()]
+        merge, fit = ChannelMerge(n_channels), LengthFit(header.n_samples)
+
+        def ready() -> Iterator[np.ndarray]:
+            block = merge.take()
+            if block is not None:
+                yield fit.push(block)
+
+        with torch.inference_mode():
+            for first, last in self.runner.plan(n_frames):
+                start, stop = self.runner.span(first, last, n_frames)
+                lat0, lat1 = start // self.stride, -(-stop // self.stride)
+                for c in range(n_channels):
+                    features = self.decoded_db(codes[c, lat0:lat1])[..., : stop - start]
+                    wave = outputs[c].add(OutputPiece(start, first, last, features), n_model)
+                    merge.put(c, back[c].push(wave.cpu().numpy() * scales[c]))
+                yield from ready()
+            for c in range(n_channels):
+                tail = back[c].push(outputs[c].finish(n_model).cpu().numpy() * scales[c])
+                merge.put(c, np.concatenate([tail, back[c].finish()]))
+            yield from ready()
+        yield fit.finish(lead=(n_channels,))
 
     def _check_header(self, header: VqaHeader, source: str) -> None:
         """BitstreamError unless the header describes codes this model makes (read_vqa has bounded every field)."""
@@ -302,19 +376,28 @@ class Codec(Pipeline):
             raise BitstreamError(f"{source}: header records no samples (the encoder never writes an empty input)")
 
     # files -------------------------------------------------------------------------------------------
-    def encode_file(self, path: str | Path, output: str | Path, bitrate: float | None = None) -> bytes:
-        """Encode an audio file (any rate/channels) to a .vqa file; returns the bytes written."""
-        from vqaudio.audio.io import load
-
-        wave, sr = load(path, mono=False)
-        data = self.encode(wave, sr, bitrate=bitrate)
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(data)
-        return data
+    def decode_to_file(
+        self, vqa: str | os.PathLike[str] | bytes, output: str | os.PathLike[str], subtype: str = "PCM_16"
+    ) -> AudioInfo:
+        """Decode a .vqa file (a path, or its bytes) to an audio file, a block at a time (memory does not grow with
+        the length; written atomically in `subtype`, as `save` writes); returns the decoded length, rate, channels."""
+        if isinstance(vqa, (bytes, bytearray, memoryview)):
+            data, source = bytes(vqa), "input"
+        else:
+            path = Path(vqa)
+            if not path.is_file():
+                raise FileNotFoundError(f"no such .vqa file: {path}")
+            data, source = path.read_bytes(), str(path)
+        header, codes = self.read(data, source)
+        del data
+        with AudioWriter(output, header.sample_rate, header.n_channels, subtype) as writer:
+            for block in self.decode_blocks(header, codes):
+                writer.write(block)
+        return AudioInfo(header.n_samples, header.sample_rate, header.n_channels)
 
     def decode_file(self, path: str | Path, output: str | Path) -> tuple[np.ndarray, int]:
-        """Decode a .vqa file to audio; returns (wave, sample_rate)."""
+        """Decode a .vqa file to audio; returns (wave, sample_rate). Holds the whole wave, to return it: for long
+        files `decode_to_file` writes the same audio in bounded memory."""
         from vqaudio.audio.io import save
 
         path = Path(path)

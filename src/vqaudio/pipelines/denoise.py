@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from vqaudio.pipelines.base import Pipeline
+from vqaudio.pipelines.runner import FrameWindow, OutputPiece
 
 
 class Denoiser(Pipeline):
@@ -29,6 +30,9 @@ class Denoiser(Pipeline):
         super().__init__(model, device)
         self.runner = self.chunked_runner(chunk_seconds, context_seconds)
 
-    def process(self, mono: torch.Tensor) -> torch.Tensor:
+    def piece(self, window: FrameWindow) -> OutputPiece:
         # model_features: noisy features -> the model's estimate of the speech's; inverted with the noisy phase
-        return self.runner.run(mono, self.model_features, use_input_phase=True)
+        return self.runner.piece(window, self.model_features, use_input_phase=True)
+
+    def process(self, mono: torch.Tensor) -> torch.Tensor:
+        return self.runner.run_pieces(mono, self.piece)

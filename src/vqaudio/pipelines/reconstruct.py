@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from vqaudio.pipelines.base import Pipeline
+from vqaudio.pipelines.runner import FrameWindow, OutputPiece
 
 
 class Reconstructor(Pipeline):
@@ -33,5 +34,8 @@ class Reconstructor(Pipeline):
         self.griffin_lim_iters = int(griffin_lim_iters)
         self.runner = self.chunked_runner(chunk_seconds, context_seconds, self.griffin_lim_iters)
 
+    def piece(self, window: FrameWindow) -> OutputPiece:
+        return self.runner.piece(window, self.model_features, use_input_phase=False)
+
     def process(self, mono: torch.Tensor) -> torch.Tensor:
-        return self.runner.run(mono, self.model_features, use_input_phase=False)
+        return self.runner.run_pieces(mono, self.piece)

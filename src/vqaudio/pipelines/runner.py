@@ -5,13 +5,21 @@ sequence into chunks of `chunk_frames` (a multiple of `align`, the model's time 
 fall where a whole-file pass puts them) and gives the model each chunk with `context_frames` of real signal on
 both sides. The input frames of a chunk are computed from the samples they cover, so they are exactly the frames
 of a whole-file STFT. The model's output frames for the chunk (context thrown away) become a waveform by
-overlap-adding their inverse FFTs into one output buffer (`FrameOverlapAdd`): with the input's phase (denoising,
-separation) chunked output equals whole-file output wherever the context covers the model's receptive field.
+overlap-adding their inverse FFTs (`OverlapAddStream`, the arithmetic of `FrameOverlapAdd`): with the input's phase
+(denoising, separation) chunked output equals whole-file output wherever the context covers the model's receptive
+field.
 Without a phase, Griffin-Lim runs on each chunk plus `lookahead` frames, with the chunk's first frames held at
 the phase the previous chunk settled (`griffin_lim_frames(known=...)`), so its phase runs on across the join.
 
-Memory: one chunk of features and model activations, plus the output signal itself, whatever the length.
+Memory: one chunk of features and model activations, plus the output signal itself (`run`), whatever the length.
 Several outputs per input (stems) come back as (S, T).
+
+Streaming: `stream(make_piece)` runs the same chunks on a signal that arrives in blocks (a long file read a block at
+a time) and hands back each output sample once no later chunk can overlap-add into it: the samples before the
+first sample of the next chunk's first frame. A chunk is cut as soon as the input reaches the end of its right
+context, so the input held is one chunk and its context, and the output held one chunk. `run` is `stream` given
+the whole wave as one block: the output does not depend on the blocks. Until the input ends its length is not
+known; no chunk cut before then reaches the end, so none needs it (`OutputStream.add(piece, None)`).
 """
 
 from __future__ import annotations
@@ -22,10 +30,13 @@ from dataclasses import dataclass
 
 import torch
 
-from vqaudio.audio import FrameOverlapAdd, FrontEnd, STFTConfig, griffin_lim_frames, integrated_phase, num_frames
+from vqaudio.audio import FrontEnd, STFTConfig, griffin_lim_frames, integrated_phase, num_frames
 from vqaudio.audio.stft import stft
+from vqaudio.audio.stream import OverlapAddStream
 
-__all__ = ["ChunkedRunner", "FrameWindow", "OutputPiece"]
+__all__ = ["ChunkedRunner", "FrameStream", "FrameWindow", "OutputPiece", "OutputStream", "RunnerStream"]
+
+MakePiece = Callable[["FrameWindow"], "OutputPiece"]
 
 
 @dataclass
@@ -94,58 +105,59 @@ class ChunkedRunner:
         return max(0, first - self.context_frames), min(n_frames, last + self.context_frames)
 
     # analysis ------------------------------------------------------------------------------------------------
-    def spectrogram(self, wave: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        """Complex STFT frames start .. stop - 1 of `wave` (T,), identical to those of a whole-file `stft`."""
-        hop, n_fft = self.stft.hop_length, self.stft.n_fft
-        s0 = start * hop - n_fft // 2
-        s1 = (stop - 1) * hop + n_fft - n_fft // 2
-        piece = wave[max(0, s0) : max(0, min(wave.shape[-1], s1))]
-        piece = torch.nn.functional.pad(piece, (max(0, -s0), s1 - s0 - piece.shape[-1] - max(0, -s0)))
+    def first_sample(self, frame: int) -> int:
+        """The signal index of the first sample frame `frame` covers (negative near the start: zero padding)."""
+        return frame * self.stft.hop_length - self.stft.n_fft // 2
+
+    def end_sample(self, stop: int) -> int:
+        """One past the last sample frames .. stop - 1 cover."""
+        return (stop - 1) * self.stft.hop_length + self.stft.n_fft - self.stft.n_fft // 2
+
+    def spectrogram(self, wave: torch.Tensor, start: int, stop: int, offset: int = 0) -> torch.Tensor:
+        """Complex STFT frames start .. stop - 1 of `wave` (T,), identical to those of a whole-file `stft`.
+
+        `offset`: the signal index of wave[0] (a stream's buffer, which has dropped the samples before it: the frames
+        must not need those). Samples the wave lacks at its end are taken as past the signal's end (zeros).
+        """
+        s0, s1 = self.first_sample(start), self.end_sample(stop)
+        lo = max(0, s0)
+        if lo < offset:
+            raise ValueError(f"ChunkedRunner.spectrogram: frames {start}.. need samples from {lo}, held from {offset}")
+        piece = wave[lo - offset : max(lo - offset, min(wave.shape[-1], s1 - offset))]
+        left = lo - s0
+        piece = torch.nn.functional.pad(piece, (left, s1 - s0 - left - piece.shape[-1]))
         frames_cfg = STFTConfig(**{**self.stft.to_dict(), "center": False})
         return stft(piece, frames_cfg)
 
     def windows(self, wave: torch.Tensor) -> Iterator[FrameWindow]:
         """The chunks of a mono wave (T,), one at a time (only one chunk's spectrogram is held)."""
-        n_frames = num_frames(wave.shape[-1], self.stft)
-        for first, last in self.plan(n_frames):
-            start, stop = self.span(first, last, n_frames)
-            yield FrameWindow(first, last, start, stop, self.spectrogram(wave, start, stop))
+        frames = FrameStream(self)
+        yield from frames.push(wave)
+        yield from frames.finish()
 
     # synthesis -----------------------------------------------------------------------------------------------
     def synthesize(self, n_samples: int, pieces: Iterable[OutputPiece]) -> torch.Tensor:
         """Overlap-add the kept frames of consecutive pieces into a (..., n_samples) waveform."""
-        ola: FrameOverlapAdd | None = None
-        carried: torch.Tensor | None = None  # complex frames [first - m, first) settled by the previous chunk
-        n_frames = num_frames(n_samples, self.stft)
-        for piece in pieces:
-            features = piece.features.to(self.device)
-            lead = tuple(features.shape[:-2])
-            if ola is None:
-                ola = FrameOverlapAdd(self.stft, n_samples, lead=lead)
-            if piece.phase is not None:
-                keep = slice(piece.first - piece.start, piece.last - piece.start)
-                magnitude = self.front_end.magnitude(features[..., keep])
-                angle = piece.phase[..., keep].to(magnitude.device).angle()
-                frames = torch.polar(magnitude.contiguous(), torch.broadcast_to(angle, magnitude.shape).contiguous())
-            else:
-                frames, carried = self._griffin_lim_piece(piece, features, carried, n_samples, n_frames)
-            ola.add(piece.first, frames)
-        if ola is None:
+        out = OutputStream(self)
+        parts = [out.add(piece, n_samples) for piece in pieces]
+        if not parts:
             raise ValueError("ChunkedRunner.synthesize: no pieces to synthesize")
-        return ola.result()
+        return torch.cat([*parts, out.finish(n_samples)], dim=-1)
 
     def _griffin_lim_piece(
         self,
         piece: OutputPiece,
         features: torch.Tensor,
         carried: torch.Tensor | None,
-        n_samples: int,
-        n_frames: int,
+        n_samples: int | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(kept complex frames [first, last), the frames to carry into the next chunk)."""
+        """(kept complex frames [first, last), the frames to carry into the next chunk); `n_samples` None: the
+        signal's length is not known yet, but the piece's frames lie inside it."""
         known = 0 if carried is None else carried.shape[-1]
         g0 = piece.first - known
-        g1 = min(n_frames, piece.last + self.lookahead_frames, piece.start + features.shape[-1])
+        g1 = min(piece.last + self.lookahead_frames, piece.start + features.shape[-1])
+        if n_samples is not None:
+            g1 = min(g1, num_frames(n_samples, self.stft))
         if g0 < piece.start:
             raise ValueError(f"ChunkedRunner: piece starting at frame {piece.start} lacks the carried frames {g0}..")
         magnitude = self.front_end.magnitude(features[..., g0 - piece.start : g1 - piece.start])
@@ -157,13 +169,23 @@ class ChunkedRunner:
             magnitude,
             self.stft,
             first_frame=g0,
-            signal_length=n_samples,
+            # inside the signal, any length reaching past the frames' support gives the same result
+            signal_length=n_samples if n_samples is not None else self.end_sample(g1),
             n_iter=self.griffin_lim_iters,
             init_phase=init,
             known=carried,
         )
         kept = frames[..., known : known + piece.last - piece.first]
         return kept, kept[..., -self.carry_frames :]
+
+    # running -------------------------------------------------------------------------------------------------
+    def piece(
+        self, window: FrameWindow, process: Callable[[torch.Tensor], torch.Tensor], use_input_phase: bool
+    ) -> OutputPiece:
+        """One chunk through `process` (features (n_features, n) -> (..., n_features, n)) as an OutputPiece."""
+        out = process(self.front_end.from_spectrogram(window.spectrogram))
+        phase = window.spectrogram if use_input_phase else None
+        return OutputPiece(window.start, window.first, window.last, out, phase)
 
     def run(
         self,
@@ -175,11 +197,122 @@ class ChunkedRunner:
 
         `use_input_phase`: invert with the input's STFT phase (mixtures); else Griffin-Lim with carried phase.
         """
-        n = wave.shape[-1]
+        return self.run_pieces(wave, lambda window: self.piece(window, process, use_input_phase))
 
-        def pieces() -> Iterator[OutputPiece]:
-            for w in self.windows(wave):
-                out = process(self.front_end.from_spectrogram(w.spectrogram))
-                yield OutputPiece(w.start, w.first, w.last, out, w.spectrogram if use_input_phase else None)
+    def run_pieces(self, wave: torch.Tensor, make_piece: MakePiece) -> torch.Tensor:
+        """Mono wave (T,) -> (..., T): each chunk's FrameWindow -> make_piece -> overlap-added."""
+        stream = self.stream(make_piece)
+        return torch.cat([*stream.push(wave), *stream.finish()], dim=-1)
 
-        return self.synthesize(n, pieces())
+    def stream(self, make_piece: MakePiece) -> RunnerStream:
+        """A RunnerStream: push mono blocks in, get finished output blocks back (see the module's docstring)."""
+        return RunnerStream(self, make_piece)
+
+
+class FrameStream:
+    """The runner's chunks (FrameWindows) of a mono signal that arrives in blocks, each as soon as the input covers
+    its frames and their context; the same windows `ChunkedRunner.windows` cuts from the whole signal.
+
+    `push(samples)` appends samples (kept now) and returns the windows they complete, `finish()` (the input has
+    ended) the rest. Each iterator should be used up before the next call. Holds one chunk and its context.
+    """
+
+    def __init__(self, runner: ChunkedRunner) -> None:
+        self.runner = runner
+        self.n_samples = 0  # samples pushed so far
+        self._buffer: torch.Tensor | None = None  # samples [_offset, n_samples)
+        self._offset = 0
+        self._next = 0  # first frame of the next chunk
+        self._ended = False
+
+    def push(self, samples: torch.Tensor) -> Iterator[FrameWindow]:
+        if self._ended:
+            raise ValueError("FrameStream.push after finish()")
+        if samples.ndim != 1:
+            raise ValueError(f"FrameStream: expected mono blocks (samples,), got shape {tuple(samples.shape)}")
+        if self._buffer is None or self._buffer.shape[-1] == 0:
+            self._buffer = samples
+        elif samples.shape[-1]:
+            self._buffer = torch.cat([self._buffer, samples.to(self._buffer.device)])
+        self.n_samples += samples.shape[-1]
+        return self._windows(None)
+
+    def finish(self) -> Iterator[FrameWindow]:
+        """The chunks left once the input has ended (its length is now known)."""
+        if self.n_samples == 0:
+            raise ValueError("FrameStream.finish: no samples were pushed")
+        self._ended = True
+        return self._windows(num_frames(self.n_samples, self.runner.stft))
+
+    def _windows(self, n_frames: int | None) -> Iterator[FrameWindow]:
+        runner = self.runner
+        while n_frames is None or self._next < n_frames:
+            first = self._next
+            last = first + runner.chunk_frames if n_frames is None else min(first + runner.chunk_frames, n_frames)
+            stop = last + runner.context_frames
+            if n_frames is None and self.n_samples < runner.end_sample(stop):
+                return  # its right context has not arrived yet
+            start, stop = max(0, first - runner.context_frames), stop if n_frames is None else min(n_frames, stop)
+            assert self._buffer is not None
+            spectrogram = runner.spectrogram(self._buffer, start, stop, offset=self._offset)
+            self._next = last
+            self._drop_before(max(0, runner.first_sample(max(0, last - runner.context_frames))))
+            yield FrameWindow(first, last, start, stop, spectrogram)
+
+    def _drop_before(self, sample: int) -> None:
+        """Forget samples before `sample` (no later chunk needs them)."""
+        assert self._buffer is not None
+        cut = min(max(0, sample - self._offset), self._buffer.shape[-1])
+        if cut:
+            self._buffer = self._buffer[cut:]
+            self._offset += cut
+
+
+class OutputStream:
+    """The runner's synthesis, a piece at a time: `add(piece, n_samples)` overlap-adds the piece's kept frames
+    (with the input's phase, or Griffin-Lim continuing the previous piece's phase) and returns the output samples
+    that are now final; `finish(n_samples)` returns the rest. Pieces come in order, consecutive and complete.
+    `n_samples` is the signal's length, or None while it is unknown (the piece then lies inside the signal).
+    """
+
+    def __init__(self, runner: ChunkedRunner) -> None:
+        self.runner = runner
+        self._ola = OverlapAddStream(runner.stft)
+        self._carried: torch.Tensor | None = None  # complex frames [first - m, first) settled by the previous piece
+
+    def add(self, piece: OutputPiece, n_samples: int | None = None) -> torch.Tensor:
+        features = piece.features.to(self.runner.device)
+        if piece.phase is not None:
+            keep = slice(piece.first - piece.start, piece.last - piece.start)
+            magnitude = self.runner.front_end.magnitude(features[..., keep])
+            angle = piece.phase[..., keep].to(magnitude.device).angle()
+            frames = torch.polar(magnitude.contiguous(), torch.broadcast_to(angle, magnitude.shape).contiguous())
+        else:
+            frames, self._carried = self.runner._griffin_lim_piece(piece, features, self._carried, n_samples)
+        self._ola.add(piece.first, frames)
+        return self._ola.take(piece.last)
+
+    def finish(self, n_samples: int) -> torch.Tensor:
+        return self._ola.finish(n_samples)
+
+
+class RunnerStream:
+    """A mono signal through the runner in blocks: `push(samples)` -> finished output blocks (..., n) (a list, maybe
+    empty), `finish()` -> the rest; joined they are `ChunkedRunner.run_pieces` of the whole signal."""
+
+    def __init__(self, runner: ChunkedRunner, make_piece: MakePiece) -> None:
+        self.frames = FrameStream(runner)
+        self.output = OutputStream(runner)
+        self.make_piece = make_piece
+
+    def push(self, samples: torch.Tensor) -> list[torch.Tensor]:
+        return [self.output.add(self.make_piece(window)) for window in self.frames.push(samples)]
+
+    def finish(self) -> list[torch.Tensor]:
+        n = self.frames.n_samples
+        out = [self.output.add(self.make_piece(window), n) for window in self.frames.finish()]
+        return [*out, self.output.finish(n)]
+
+    @property
+    def n_samples(self) -> int:
+        return self.frames.n_samples

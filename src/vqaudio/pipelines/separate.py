@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 from torch import nn
 
 from vqaudio.audio import amplitude_to_db
 from vqaudio.pipelines.base import Pipeline
-from vqaudio.pipelines.runner import OutputPiece
+from vqaudio.pipelines.runner import FrameWindow, OutputPiece
 
 # Mixture bins are taken to this many dB below full scale at the least, so that log(0) never appears; the masks
 # scale the true magnitude, so the sources still add up to the mixture (zero bins stay zero to float precision).
@@ -22,7 +20,8 @@ class Separator(Pipeline):
     shared chunked runner), rate, channel count, numpy or torch.
 
     `separator(wave, sample_rate)` -> {source name: array or tensor shaped like `wave`} (stereo in, stereo out:
-    each channel is separated on its own at the model's rate and resampled back). For a mask model (the shipped
+    each channel is separated on its own at the model's rate and resampled back); `process_file(song, [one path
+    per source])` does the same to a file of any length, a block at a time. For a mask model (the shipped
     one) the masks sum to one and are applied to the mixture's own STFT, with its phase: the sources add back up
     to the mixture. A mapping model (the reference recipe) predicts each source's magnitude, inverted with the
     mixture's phase.
@@ -42,23 +41,22 @@ class Separator(Pipeline):
         self.sources: list[str] = list(model.config.sources)
         self.runner = self.chunked_runner(chunk_seconds, context_seconds)
 
+    def piece(self, window: FrameWindow) -> OutputPiece:
+        """One chunk: each source's dB magnitude (S, F, n), to invert with the mixture's phase."""
+        features = self.front_end.from_spectrogram(window.spectrogram)
+        with torch.inference_mode():
+            out = self.model(features.to(self.device))
+            if out.gain_db is not None:  # masks on the unfloored mixture magnitude
+                mixture_db = amplitude_to_db(window.spectrogram.abs().to(self.device), _MIN_DB)
+                estimate = mixture_db.unsqueeze(-3) + out.gain_db
+            else:
+                estimate = out.reconstruction_db
+        return OutputPiece(window.start, window.first, window.last, estimate, window.spectrogram)
+
     def process(self, mono: torch.Tensor) -> torch.Tensor:
         """Mono wave (T,) at the model's rate -> (S, T), sources in `self.sources` order."""
-        runner = self.runner
-
-        def pieces() -> Iterator[OutputPiece]:
-            for w in runner.windows(mono):
-                features = self.front_end.from_spectrogram(w.spectrogram)
-                out = self.model(features.to(self.device))
-                if out.gain_db is not None:  # masks on the unfloored mixture magnitude
-                    mixture_db = amplitude_to_db(w.spectrogram.abs().to(self.device), _MIN_DB)
-                    estimate = mixture_db.unsqueeze(-3) + out.gain_db
-                else:
-                    estimate = out.reconstruction_db
-                yield OutputPiece(w.start, w.first, w.last, estimate, w.spectrogram)
-
         with torch.inference_mode():
-            return runner.synthesize(mono.shape[-1], pieces())
+            return self.runner.run_pieces(mono, self.piece)
 
     def __call__(  # type: ignore[override]
         self, wave: np.ndarray | torch.Tensor, sample_rate: int
