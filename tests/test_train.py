@@ -6,6 +6,7 @@ import csv
 import re
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -130,11 +131,33 @@ def test_resume_without_state_is_a_clear_error(corpus: Path, tmp_path: Path) -> 
         fit(tiny_recipe(corpus, tmp_path), resume=True)
 
 
+class QuantizerPerRank(L.Callback):
+    """At the end of training, writes this rank's quantizer state (codebook, EMA, usage) to FOLDER/rank-N."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().clone().contiguous() for k, v in pl_module.model.quantizer.state_dict().items()}
+        save_file(state, str(self.folder / f"rank-{trainer.global_rank}.safetensors"))
+
+
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_train_two_steps(corpus: Path, tmp_path: Path) -> None:
-    recipe = tiny_recipe(corpus, tmp_path, devices=2, strategy="ddp_spawn", max_steps=2)
-    best = fit(recipe)
+def test_ddp_two_cpu_processes_keep_one_codebook(corpus: Path, tmp_path: Path) -> None:
+    """Lightning's DDP (2 CPU processes, gloo): trains, validates, and both ranks end with the same codebooks."""
+    from safetensors.torch import load_file
+
+    # 2 steps on each rank's half of the data; the k-means init, EMA and restarts are all synced across ranks
+    recipe = tiny_recipe(corpus, tmp_path, devices=2, strategy="ddp_spawn", max_epochs=2)
+    best = fit(recipe, callbacks=[QuantizerPerRank(tmp_path)])
+    ranks = [load_file(tmp_path / f"rank-{r}.safetensors") for r in range(2)]
+    assert ranks[0].keys() == ranks[1].keys() and "codebook" in ranks[0]
+    for key in ranks[0]:
+        assert torch.equal(ranks[0][key], ranks[1][key]), key
     model = load_model(best)
+    assert bool(model.quantizer.initialized)
     assert model(torch.full((1, 129, 8), -40.0)).reconstruction_db.isfinite().all()
 
 
@@ -188,6 +211,32 @@ def test_bad_settings_are_one_line_errors(
     err = _cli_error(["train", str(recipe), "--set", setting], capsys)
     assert re.search(message, err) and "tiny.yaml" in err
     assert not (tmp_path / "runs").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("model.hiden=3", r"unknown VQVAEConfig keys \['hiden'\]"),
+        ("model_type=vqvea", r"unknown model type 'vqvea'; known types"),
+        ("task=denoise", r"task 'denoise' trains models of type vqunet; the recipe names 'vqvae'"),
+    ],
+)
+def test_model_and_task_mistakes_are_one_line_errors_before_any_audio_is_read(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str, message: str
+) -> None:
+    recipe = _write_recipe(tmp_path / "tiny.yaml", corpus, tmp_path / "runs")
+    err = _cli_error(["train", str(recipe), "--set", setting], capsys)
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_audio_the_task_cannot_split_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = tmp_path / "one"
+    save(one / "a.wav", np.full(8000, 0.01, dtype=np.float32), 8000)
+    recipe = _write_recipe(tmp_path / "tiny.yaml", one, tmp_path / "runs")
+    err = _cli_error(["train", str(recipe)], capsys)
+    assert "need files in both splits" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_numbers_yaml_reads_as_strings_are_taken_for_numbers() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch.utils.data import get_worker_info
@@ -33,3 +35,24 @@ class WorkerGenerator:
             self._rng = np.random.default_rng(np.random.SeedSequence(entropy))
             self._key = key
         return self._rng
+
+    def get_state(self) -> dict[str, Any] | None:
+        """Where this process's stream stands (None before its first draw), for a training checkpoint."""
+        if self._rng is None or self._key is None:
+            return None
+        return {"key": list(self._key), "bit_generator": self._rng.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any] | None) -> None:
+        """Continue the stream from `get_state()`'s result (None: start afresh on the next draw).
+
+        The state applies in the process (worker, rank) that saved it; elsewhere the next draw starts that
+        process's own stream as usual.
+        """
+        if state is None:
+            self._rng, self._key = None, None
+            return
+        bit_generator = getattr(np.random, state["bit_generator"]["bit_generator"])()
+        bit_generator.state = state["bit_generator"]
+        self._rng = np.random.Generator(bit_generator)
+        worker_seed, rank = state["key"]
+        self._key = (int(worker_seed), int(rank))

@@ -1,7 +1,11 @@
 """Checkpoints: one .safetensors file holding the weights and buffers, with the config in its metadata.
 
-The metadata (strings only) carries format="vqaudio", model_type, config (JSON), vqaudio_version and any
-caller metadata, so load_model(path) rebuilds the model from that file alone. No pickle anywhere.
+The metadata (strings only) carries format="vqaudio", format_version, model_type, config (JSON), vqaudio_version
+and any caller metadata, so load_model(path) rebuilds the model from that file alone. No pickle anywhere.
+
+Format versions: 1 = files written before the version was recorded (no format_version key; read as 1);
+2 = the same layout with format_version written. A reader takes every version up to FORMAT_VERSION and refuses a
+newer one (its layout may differ) with a message naming both versions.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from vqaudio import __version__
 from vqaudio.models.registry import MODEL_TYPES, build_model, model_type_of
 
 FORMAT = "vqaudio"
-RESERVED_KEYS = ("format", "model_type", "config", "vqaudio_version")
+FORMAT_VERSION = 2  # the newest checkpoint layout this vqaudio writes and reads (see the module docstring)
+RESERVED_KEYS = ("format", "format_version", "model_type", "config", "vqaudio_version")
 
 
 def _metadata_strings(metadata: dict[str, Any] | None) -> dict[str, str]:
@@ -53,6 +58,7 @@ def save_model(model: nn.Module, path: str | Path, metadata: dict[str, Any] | No
     header = {
         **_metadata_strings(metadata),
         "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
         "model_type": model_type,
         "config": json.dumps(config),
         "vqaudio_version": __version__,
@@ -91,7 +97,28 @@ def read_metadata(path: str | Path) -> dict[str, str]:
             f"{path} is a safetensors file but not a vqaudio checkpoint (no vqaudio model_type/config in its "
             "metadata); save models with vqaudio.models.save_model"
         )
+    format_version(meta, path)
     return meta
+
+
+def format_version(meta: dict[str, str], path: str | Path = "checkpoint") -> int:
+    """The checkpoint format version in `meta` (1 when absent: files from before it was recorded).
+
+    ValueError for a version that is not a whole number >= 1, or newer than this vqaudio reads.
+    """
+    raw = meta.get("format_version", "1")
+    try:
+        version = int(raw)
+    except ValueError:
+        version = 0
+    if version < 1:
+        raise ValueError(f"{path}: format_version {raw!r} in its metadata is not a whole number >= 1 (corrupt file?)")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was written by format {version} (vqaudio {meta.get('vqaudio_version', '?')}), "
+            f"this vqaudio {__version__} reads up to format {FORMAT_VERSION}: upgrade vqaudio (pip install -U vqaudio)"
+        )
+    return version
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vqaudio.train.config import DataConfig
@@ -10,7 +13,12 @@ from vqaudio.train.tasks import Task
 
 
 class TaskDataModule(L.LightningDataModule):
-    """Random training examples and fixed validation examples of a task, built once on first setup."""
+    """Random training examples and fixed validation examples of a task, built once on first setup.
+
+    The training order (and the loader's worker seeds) come from a generator of its own, seeded by `seed` and kept
+    in the checkpoint (`state_dict`), not from torch's global one: a resumed run shuffles as an unbroken run does,
+    whatever else drew from the global generator while Lightning restored and sanity-checked.
+    """
 
     def __init__(
         self, task: Task, config: DataConfig, sample_rate: int, seed: int = 0, level_db: float | None = None
@@ -26,6 +34,25 @@ class TaskDataModule(L.LightningDataModule):
         self.level_db = level_db
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
+        self.shuffle_generator = torch.Generator().manual_seed(int(seed))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # torch.Generator does not survive pickling into spawned processes (ddp_spawn): send its state as bytes
+        state = dict(self.__dict__)
+        state["shuffle_generator"] = self.shuffle_generator.get_state().numpy().tobytes()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        generator = torch.Generator()
+        generator.set_state(torch.frombuffer(bytearray(state["shuffle_generator"]), dtype=torch.uint8))
+        self.__dict__.update({**state, "shuffle_generator": generator})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"shuffle_generator": self.shuffle_generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "shuffle_generator" in state_dict:
+            self.shuffle_generator.set_state(state_dict["shuffle_generator"])
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_dataset is None:
@@ -42,7 +69,10 @@ class TaskDataModule(L.LightningDataModule):
             shuffle=train,
             drop_last=False,
             num_workers=workers,
-            persistent_workers=workers > 0,
+            # Fresh workers each epoch, seeded from the shuffle generator (which last.ckpt holds): a resumed run
+            # draws what an unbroken one would. Persistent workers would carry streams no checkpoint can capture.
+            persistent_workers=False,
+            generator=self.shuffle_generator if train else None,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from vqaudio.audio import FrontEnd
 from vqaudio.audio.io import AUDIO_EXTENSIONS
@@ -20,9 +23,11 @@ from vqaudio.data import MusicRemixDataset, SpeechFile, singer_of
 from vqaudio.data.base import is_audio
 from vqaudio.data.summary import summarize_training_files
 from vqaudio.models import build_config, build_model
-from vqaudio.train.callbacks import BestWeights
+from vqaudio.train.callbacks import BestWeights, RandomStates, ValidateAtEnd
+from vqaudio.train.checkpoint_io import AtomicCheckpointIO
 from vqaudio.train.config import DataConfig, RecipeConfig, TrainerConfig
 from vqaudio.train.datamodule import TaskDataModule
+from vqaudio.train.module import NonFiniteLossError
 from vqaudio.train.tasks import Task, build_task, default_task
 
 log = logging.getLogger(__name__)
@@ -152,33 +157,42 @@ def check_run_folder(out: Path, resume: bool, force: bool) -> None:
         )
 
 
-def fit(recipe: RecipeConfig, resume: bool = False, force: bool = False) -> Path:
+def fit(recipe: RecipeConfig, resume: bool = False, force: bool = False, callbacks: Sequence[L.Callback] = ()) -> Path:
     """Train the recipe's model; returns the path of the best weights (safetensors + config).
 
     Refuses (ValueError / FileNotFoundError, before anything is built or written) a GPU the machine lacks, data
     folders that are missing or hold no audio, `resume` without saved state, and a run folder that already holds
     best weights unless `resume` (continue that run) or `force` (start afresh and replace them) is given.
+
+    last.ckpt (the state `resume` continues from) is written atomically at every epoch end, with the random
+    streams, so a run killed at any point and resumed repeats an unbroken run with the same seed. A NaN or
+    infinite loss stops the run with NonFiniteLossError (a ValueError), keeping last.ckpt and best.safetensors as
+    they were. The last steps are always validated (ValidateAtEnd), so a run cut short by max_steps before its
+    first validation round still leaves best weights. `callbacks` are extra Lightning callbacks (tests, custom logging).
     """
     t = recipe.trainer
     check_accelerator(t)
     check_data_folders(recipe.data)
     out = run_dir(recipe)
     check_run_folder(out, resume, force)
-    earlier = None if resume else _stat(out / BEST_WEIGHTS)  # forced: weights this run must replace
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    L.seed_everything(t.seed, workers=True, verbose=False)
-    out.mkdir(parents=True, exist_ok=True)
-
+    build_config(recipe.model_type, dict(recipe.model))  # model type and keys, before any audio is read
     task_name = recipe.task or default_task(recipe.model_type)
     task = build_task(task_name)
     task.check_model(recipe.model_type)
+    earlier = None if resume else _stat(out / BEST_WEIGHTS)  # forced: weights this run must replace
+    _remove_stale_temporaries(out)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    L.seed_everything(t.seed, workers=True, verbose=False)
+
     sample_rate = int(recipe.model.get("sample_rate", 8000))
     level_db = recipe.model.get("input_level_db")
     datamodule = TaskDataModule(task, recipe.data, sample_rate=sample_rate, seed=t.seed, level_db=level_db)
     model_cfg = _model_config(recipe, task, datamodule, out, resume)
-    (out / MODEL_CONFIG).write_text(json.dumps(model_cfg, indent=2))
-    (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    out.mkdir(parents=True, exist_ok=True)  # once the data sets are known to be usable
+    if rank_zero_only.rank == 0:  # torchrun / SLURM start every rank here; they compute the same config
+        (out / MODEL_CONFIG).write_text(json.dumps(model_cfg, indent=2))
+        (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
     model = build_model(recipe.model_type, model_cfg)
 
     from vqaudio.train.module import TaskModule  # after seeding, so weights are reproducible
@@ -195,9 +209,11 @@ def fit(recipe: RecipeConfig, resume: bool = False, force: bool = False) -> Path
         "noise_data": recipe.data.noise,
         **_training_summary(datamodule),
     }
-    callbacks: list[L.Callback] = [
+    every: list[L.Callback] = [
         BestWeights(out / BEST_WEIGHTS, metadata),
-        ModelCheckpoint(
+        RandomStates(),
+        ValidateAtEnd(),
+        ModelCheckpoint(  # epoch ends only: the data loader cannot resume mid-epoch
             dirpath=out,
             filename="last",
             save_last=False,
@@ -205,8 +221,10 @@ def fit(recipe: RecipeConfig, resume: bool = False, force: bool = False) -> Path
             every_n_epochs=1,
             enable_version_counter=False,
         ),
-        EarlyStopping(monitor="val/loss", patience=t.patience, mode="min"),
+        # checked where val/loss exists: a run cut short by max_steps mid-epoch must not fail for want of it
+        EarlyStopping(monitor="val/loss", patience=t.patience, mode="min", check_on_train_epoch_end=False),
         LearningRateMonitor(logging_interval="step"),
+        *callbacks,
     ]
     # Versioned log folders: a resumed run adds logs/version_N+1 and never overwrites earlier history.
     loggers = [CSVLogger(out, name="logs"), TensorBoardLogger(out, name="tensorboard")]
@@ -223,18 +241,51 @@ def fit(recipe: RecipeConfig, resume: bool = False, force: bool = False) -> Path
         check_val_every_n_epoch=None if t.val_every_n_steps else t.val_every_n_epochs,
         val_check_interval=t.val_every_n_steps,
         log_every_n_steps=t.log_every_n_steps,
-        callbacks=callbacks,
+        callbacks=every,
         logger=loggers,
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=out,
         enable_model_summary=False,
         deterministic=False,
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(out / RESUME_STATE) if resume else None)
+    try:
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=str(out / RESUME_STATE) if resume else None, weights_only=True
+        )
+    except NonFiniteLossError as err:
+        raise NonFiniteLossError(f"{err}; {_kept(out)}") from None
+    _check_val_loss(trainer, out)
     best = out / BEST_WEIGHTS
+    if not trainer.is_global_zero:  # rank 0 wrote the weights, on a file system other nodes may not see
+        return best
     if not best.is_file() or (earlier is not None and _stat(best) == earlier):  # not written by this run
         raise RuntimeError(f"training ended without a validation round, so no weights were saved in {out}")
     _draw_loss_curves(out)
     return best
+
+
+def _kept(out: Path) -> str:
+    """What a stopped run leaves to go on from, and what to try."""
+    kept = [str(out / name) for name in (RESUME_STATE, BEST_WEIGHTS) if (out / name).is_file()]
+    what = f"kept as they were: {' and '.join(kept)}" if kept else "no checkpoint had been written yet"
+    return f"{what}; lower optim.lr or optim.grad_clip (--set optim.lr=...) and start again with --force"
+
+
+def _check_val_loss(trainer: L.Trainer, out: Path) -> None:
+    """NonFiniteLossError when the last validation round's loss is NaN or infinite (EarlyStopping stops on it)."""
+    value = trainer.callback_metrics.get("val/loss")
+    if value is not None and not math.isfinite(float(value)):
+        raise NonFiniteLossError(
+            f"validation loss is not finite ({float(value):g}) at step {trainer.global_step} "
+            f"(epoch {trainer.current_epoch}); {_kept(out)}"
+        )
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary files a killed run left half-written beside last.ckpt or best.safetensors (never read)."""
+    for name in (RESUME_STATE, BEST_WEIGHTS):
+        for stale in out.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:

@@ -12,6 +12,13 @@ from vqaudio.train.config import OptimConfig
 from vqaudio.train.tasks import Task
 
 
+class NonFiniteLossError(ValueError):
+    """A training loss became NaN or infinite; the message names the step and the loss terms that did.
+
+    A ValueError, so `vqaudio train` reports it as one line (exit 2).
+    """
+
+
 class TaskModule(L.LightningModule):
     """Trains any vqaudio model for a task (the task owns features, loss and metrics; the model returns outputs)."""
 
@@ -26,6 +33,8 @@ class TaskModule(L.LightningModule):
         out = self.model(inputs)
         loss, parts = self.task.loss(self.model, out, targets)
         train = stage == "train"
+        if train:
+            self._check_finite(loss, parts)
         logged = {"loss": loss, **parts}
         if out.perplexity is not None:
             logged["perplexity"] = out.perplexity
@@ -44,6 +53,29 @@ class TaskModule(L.LightningModule):
                 batch_size=inputs.shape[0],
             )
         return loss
+
+    def _check_finite(self, loss: Tensor, parts: dict[str, Tensor]) -> None:
+        """NonFiniteLossError before the backward pass when the loss is NaN or infinite (on any DDP rank).
+
+        Nothing is saved after it: last.ckpt and best.safetensors stay those of the last finished epoch and the best
+        validation round. Costs one device sync per step (and, under DDP, one all-reduce of a flag, so that every
+        rank stops at the same step instead of waiting on the others).
+        """
+        finite = bool(torch.isfinite(loss.detach()).all())
+        trainer = self._trainer  # None when the module runs outside a Trainer
+        stop = not finite if trainer is None else trainer.strategy.reduce_boolean_decision(not finite, all=False)
+        if not stop:
+            return
+        if finite:
+            where = "on another process"
+        else:
+            values = {name: torch.as_tensor(v).detach().float() for name, v in parts.items()}
+            terms = [f"{name}={float(v.mean()):g}" for name, v in values.items() if not torch.isfinite(v).all()]
+            where = f"in {', '.join(terms)}" if terms else f"in the weighted sum of finite terms (loss={float(loss):g})"
+        raise NonFiniteLossError(
+            f"training loss is not finite at step {trainer.global_step if trainer else '?'} "
+            f"(epoch {self.current_epoch}) {where}"
+        )
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         return self._step(batch, "train")
