@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vqaudio.audio import LogMagnitudeFrontEnd
 from vqaudio.models.autoencoder import AutoencoderOutput
 from vqaudio.models.config import ARCHITECTURES, FramedConfig, check_input_level
-from vqaudio.models.unet_parts import UNetDecoder, UNetEncoder
+from vqaudio.models.unet_parts import SpectrogramUNet, UNetDecoder, UNetEncoder
 from vqaudio.nn import conv
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
@@ -133,7 +132,7 @@ class DualDecoderVAEConfig(FramedConfig):
         return LogMagnitudeFrontEnd(self.stft, self.floor_db)
 
 
-class DualDecoderVAE(nn.Module):
+class DualDecoderVAE(SpectrogramUNet):
     """Mixture dB magnitude (..., F, N) -> per-source dB magnitudes (..., S, F, N), any N >= 1 (module doc)."""
 
     def __init__(self, config: DualDecoderVAEConfig | None = None) -> None:
@@ -158,10 +157,6 @@ class DualDecoderVAE(nn.Module):
         )
 
     @property
-    def _dims(self) -> int:
-        return 1 if self.config.architecture == "conv1d" else 2
-
-    @property
     def _discrete(self) -> bool:
         return self.config.latent in ("vq", "fsq")
 
@@ -173,31 +168,6 @@ class DualDecoderVAE(nn.Module):
             return VectorQuantizer(cfg.codebook_size, cfg.latent_dim, beta=cfg.beta, **dict(cfg.quantizer_options))
         except TypeError as err:
             raise ValueError(f"quantizer_options {cfg.quantizer_options} were not accepted: {err}") from err
-
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    # scaling -------------------------------------------------------------------------------------------------
-    def normalize(self, spec_db: Tensor) -> Tensor:
-        cfg = self.config
-        return (spec_db.clamp_min(cfg.floor_db) - cfg.norm_mean) / cfg.norm_std
-
-    def denormalize(self, x: Tensor) -> Tensor:
-        cfg = self.config
-        return (x * cfg.norm_std + cfg.norm_mean).clamp_min(cfg.floor_db)
-
-    def _check_input(self, spec_db: Tensor) -> Tensor:
-        n_freqs = self.config.n_freqs
-        if not isinstance(spec_db, Tensor) or spec_db.dim() < 2 or spec_db.shape[-2] != n_freqs:
-            shape = tuple(spec_db.shape) if isinstance(spec_db, Tensor) else type(spec_db).__name__
-            raise ValueError(
-                f"expected a mixture dB magnitude (..., {n_freqs}, frames) from the model's front-end "
-                f"(config.front_end.features), got {shape}"
-            )
-        if spec_db.shape[-1] < 1:
-            raise ValueError("spectrogram has 0 frames; need at least 1")
-        return spec_db if spec_db.is_floating_point() else spec_db.float()
 
     # forward -------------------------------------------------------------------------------------------------
     def _latent(self, i: int, h: Tensor, aux: dict[str, list[Tensor]]) -> tuple[Tensor, Tensor | None]:
@@ -216,24 +186,15 @@ class DualDecoderVAE(nn.Module):
         return z, None
 
     def forward(self, mixture_db: Tensor) -> AutoencoderOutput:
-        mixture_db = self._check_input(mixture_db)
+        mixture_db = self._check_input(mixture_db, "a mixture dB magnitude")
         cfg = self.config
         flat = mixture_db.reshape(-1, *mixture_db.shape[-2:])
-        x = self.normalize(flat)
-        stride = 2**cfg.n_downsample
-        floor = (cfg.floor_db - cfg.norm_mean) / cfg.norm_std
-        pad_t = -x.shape[-1] % stride
-        if self._dims == 1:
-            h = F.pad(x, (0, pad_t), value=floor)
-        else:
-            h = F.pad(x, (0, pad_t, 0, -x.shape[-2] % stride), value=floor).unsqueeze(1)
-        h, skips = self.encoder(h)
+        h, skips = self.encoder(self._padded_input(flat))
         aux: dict[str, list[Tensor]] = {"kl": [], "vq": []}
         outs, codes = [], []
         for i, decoder in enumerate(self.decoders):
             z, c = self._latent(i, h, aux)
-            out = decoder(z, skips if cfg.skips else None)
-            outs.append(out[..., : flat.shape[-1]] if self._dims == 1 else out[:, 0, : cfg.n_freqs, : flat.shape[-1]])
+            outs.append(self._cropped(decoder(z, skips if cfg.skips else None), flat.shape[-1]))
             if c is not None:
                 codes.append(c)
         stacked = torch.stack(outs, dim=1)  # (B, S, F, N)

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vqaudio.audio import LogMagnitudeFrontEnd
 from vqaudio.models.autoencoder import AutoencoderOutput
 from vqaudio.models.config import ARCHITECTURES, FramedConfig, check_input_level
-from vqaudio.models.unet_parts import UNetDecoder, UNetEncoder
+from vqaudio.models.unet_parts import SpectrogramUNet, UNetDecoder, UNetEncoder
 from vqaudio.nn import conv
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
@@ -127,7 +126,7 @@ class VQUNetConfig(FramedConfig):
         return self.latent_frame_rate * math.log2(size)
 
 
-class VQUNet(nn.Module):
+class VQUNet(SpectrogramUNet):
     """Noisy dB magnitude (..., F, N) -> denoised dB magnitude (..., F, N), any N >= 1 (see the module doc)."""
 
     def __init__(self, config: VQUNetConfig | None = None) -> None:
@@ -153,10 +152,6 @@ class VQUNet(nn.Module):
                 self.decoder.output[-1].bias.fill_(MASK_INIT_LOGIT)
         self.register_load_state_dict_pre_hook(_rename_flat_keys)
 
-    @property
-    def _dims(self) -> int:
-        return 1 if self.config.architecture == "conv1d" else 2
-
     def _build_quantizer(self) -> nn.Module | None:
         cfg = self.config
         if cfg.bottleneck == "none":
@@ -169,48 +164,15 @@ class VQUNet(nn.Module):
             raise ValueError(f"quantizer_options {cfg.quantizer_options} were not accepted: {err}") from err
 
     @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
     def latent_bits_per_second(self) -> float | None:
         return self.config.latent_bits_per_second
-
-    # scaling -------------------------------------------------------------------------------------------------
-    def normalize(self, spec_db: Tensor) -> Tensor:
-        cfg = self.config
-        return (spec_db.clamp_min(cfg.floor_db) - cfg.norm_mean) / cfg.norm_std
-
-    def denormalize(self, x: Tensor) -> Tensor:
-        cfg = self.config
-        return (x * cfg.norm_std + cfg.norm_mean).clamp_min(cfg.floor_db)
-
-    def _check_input(self, spec_db: Tensor) -> Tensor:
-        n_freqs = self.config.n_freqs
-        if not isinstance(spec_db, Tensor) or spec_db.dim() < 2 or spec_db.shape[-2] != n_freqs:
-            shape = tuple(spec_db.shape) if isinstance(spec_db, Tensor) else type(spec_db).__name__
-            raise ValueError(
-                f"expected a dB magnitude (..., {n_freqs}, frames) from the model's front-end "
-                f"(config.front_end.features), got {shape}"
-            )
-        if spec_db.shape[-1] < 1:
-            raise ValueError("spectrogram has 0 frames; need at least 1")
-        return spec_db if spec_db.is_floating_point() else spec_db.float()
 
     # forward -------------------------------------------------------------------------------------------------
     def forward(self, noisy_db: Tensor) -> AutoencoderOutput:
         noisy_db = self._check_input(noisy_db)
         cfg = self.config
         flat = noisy_db.reshape(-1, *noisy_db.shape[-2:])
-        x = self.normalize(flat)
-        stride = 2**cfg.n_downsample
-        floor = (cfg.floor_db - cfg.norm_mean) / cfg.norm_std
-        pad_t = -x.shape[-1] % stride
-        if self._dims == 1:
-            h = F.pad(x, (0, pad_t), value=floor)
-        else:
-            h = F.pad(x, (0, pad_t, 0, -x.shape[-2] % stride), value=floor).unsqueeze(1)
-        h, skips = self.encoder(h)
+        h, skips = self.encoder(self._padded_input(flat))
         z = self.to_latent(h)
         aux: dict[str, Tensor] = {}
         codes = perplexity = None
@@ -219,8 +181,7 @@ class VQUNet(nn.Module):
             z = q.quantized.movedim(-1, 1)
             aux["vq"] = q.loss
             codes, perplexity = q.codes, q.perplexity
-        out = self.decoder(z, skips)
-        out = out[..., : flat.shape[-1]] if self._dims == 1 else out[:, 0, : cfg.n_freqs, : flat.shape[-1]]
+        out = self._cropped(self.decoder(z, skips), flat.shape[-1])
         if cfg.output == "mask":
             gain_db = cfg.mask_min_db * (1.0 - torch.sigmoid(out))
             estimate_db = flat.clamp_min(cfg.floor_db) + gain_db

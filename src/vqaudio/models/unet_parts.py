@@ -10,13 +10,15 @@ as channels and convolves over time; dims 2 treats the spectrogram as an image (
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
 
-__all__ = ["UNetDecoder", "UNetEncoder", "residual_stack"]
+__all__ = ["SpectrogramUNet", "UNetDecoder", "UNetEncoder", "residual_stack"]
 
 
 def residual_stack(
@@ -111,3 +113,57 @@ class UNetDecoder(nn.Module):
                 h = self.merges[i](torch.cat([h, skips[i]], dim=1))
             h = self.up_blocks[i](h)
         return self.output(h)
+
+
+class SpectrogramUNet(nn.Module):
+    """What the U-Net models share around their halves: the input check, the scaling x = (max(db, floor_db) -
+    norm_mean) / norm_std and back, and padding a batch with the floor (silence) up to the total stride.
+
+    Subclasses set `config` (floor_db, norm_mean, norm_std, n_freqs, n_downsample, architecture, sample_rate).
+    """
+
+    config: Any
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def _dims(self) -> int:
+        return 1 if self.config.architecture == "conv1d" else 2
+
+    def normalize(self, spec_db: Tensor) -> Tensor:
+        cfg = self.config
+        return (spec_db.clamp_min(cfg.floor_db) - cfg.norm_mean) / cfg.norm_std
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        cfg = self.config
+        return (x * cfg.norm_std + cfg.norm_mean).clamp_min(cfg.floor_db)
+
+    def _check_input(self, spec_db: Tensor, what: str = "a dB magnitude") -> Tensor:
+        n_freqs = self.config.n_freqs
+        if not isinstance(spec_db, Tensor) or spec_db.dim() < 2 or spec_db.shape[-2] != n_freqs:
+            shape = tuple(spec_db.shape) if isinstance(spec_db, Tensor) else type(spec_db).__name__
+            raise ValueError(
+                f"expected {what} (..., {n_freqs}, frames) from the model's front-end "
+                f"(config.front_end.features), got {shape}"
+            )
+        if spec_db.shape[-1] < 1:
+            raise ValueError("spectrogram has 0 frames; need at least 1")
+        return spec_db if spec_db.is_floating_point() else spec_db.float()
+
+    def _padded_input(self, flat_db: Tensor) -> Tensor:
+        """(B, F, N) dB -> the encoder's input: normalised, padded with the floor to the stride (time, and frequency
+        for conv2d), with a channel axis for conv2d."""
+        cfg = self.config
+        x = self.normalize(flat_db)
+        stride = 2**cfg.n_downsample
+        floor = (cfg.floor_db - cfg.norm_mean) / cfg.norm_std
+        pad_t = -x.shape[-1] % stride
+        if self._dims == 1:
+            return F.pad(x, (0, pad_t), value=floor)
+        return F.pad(x, (0, pad_t, 0, -x.shape[-2] % stride), value=floor).unsqueeze(1)
+
+    def _cropped(self, out: Tensor, n_frames: int) -> Tensor:
+        """A decoder's full-resolution output back to (B, F, n_frames)."""
+        return out[..., :n_frames] if self._dims == 1 else out[:, 0, : self.config.n_freqs, :n_frames]
