@@ -160,15 +160,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _threads(text: str) -> int:
-    """argparse type of --threads: a whole number >= 0."""
+def _whole_number(text: str, at_least: int, what: str) -> int:
+    """An argparse value: a whole number >= at_least, else an ArgumentTypeError naming `what`."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of threads, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (torch's default) or more threads, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number of {what}, got {text!r}") from None
+    if value < at_least:
+        least = "0 (torch's default)" if at_least == 0 else str(at_least)
+        raise argparse.ArgumentTypeError(f"expected {least} or more {what}, got {value}")
     return value
+
+
+def _threads(text: str) -> int:
+    """argparse type of --threads: a whole number >= 0."""
+    return _whole_number(text, 0, "threads")
 
 
 def _model_setup(args: argparse.Namespace) -> str:
@@ -340,13 +346,7 @@ def _work_in_worker(path: Path) -> None:
 
 def _jobs(text: str) -> int:
     """argparse type of --jobs: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more worker processes, got {value}")
-    return value
+    return _whole_number(text, 1, "worker processes")
 
 
 def _add_jobs(parser: argparse.ArgumentParser) -> None:
