@@ -298,3 +298,13 @@ def test_earlier_best_weights_are_kept_unless_resumed_or_forced(
     recipe.trainer.max_epochs = 1
     best = fit(recipe, force=True)
     assert load_model(best).config.codebook_size == 16  # replaced by this run's weights
+
+
+def test_quiet_train_shows_no_progress_bar(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vqaudio.cli import main
+
+    path = _write_recipe(tmp_path / "tiny.yaml", corpus, tmp_path / "runs")
+    assert main(["train", "-q", str(path), "--max-epochs", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "best weights:" in captured.out
+    assert "Epoch 0" not in captured.err and "it/s" not in captured.err  # Lightning's bar is off with -q

@@ -155,7 +155,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         recipe.data.noise = str(args.noise)
     if args.out:
         recipe.out_dir = str(args.out)
-    best = fit(recipe, resume=args.resume, force=args.force)
+    best = fit(recipe, resume=args.resume, force=args.force, progress=not args.quiet)
     print(f"best weights: {best}")
     return 0
 

@@ -157,8 +157,15 @@ def check_run_folder(out: Path, resume: bool, force: bool) -> None:
         )
 
 
-def fit(recipe: RecipeConfig, resume: bool = False, force: bool = False, callbacks: Sequence[L.Callback] = ()) -> Path:
-    """Train the recipe's model; returns the path of the best weights (safetensors + config).
+def fit(
+    recipe: RecipeConfig,
+    resume: bool = False,
+    force: bool = False,
+    callbacks: Sequence[L.Callback] = (),
+    progress: bool = True,
+) -> Path:
+    """Train the recipe's model; returns the path of the best weights (safetensors + config). `progress`: show
+    Lightning's progress bar (`vqaudio train -q` turns it off).
 
     Refuses (ValueError / FileNotFoundError, before anything is built or written) a GPU the machine lacks, data
     folders that are missing or hold no audio, `resume` without saved state, and a run folder that already holds
@@ -246,6 +253,7 @@ def fit(recipe: RecipeConfig, resume: bool = False, force: bool = False, callbac
         plugins=[AtomicCheckpointIO()],
         default_root_dir=out,
         enable_model_summary=False,
+        enable_progress_bar=progress,
         deterministic=False,
     )
     try:
