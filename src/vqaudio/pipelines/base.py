@@ -149,6 +149,8 @@ class Pipeline:
         n = channel.shape[-1]
         mono = resample(channel, sample_rate, self.sample_rate) if sample_rate != self.sample_rate else channel
         mono = np.ascontiguousarray(mono, dtype=np.float32)
+        if mono.shape[-1] == 0:  # shorter than one model-rate sample (1 sample at 48 kHz for a 16 kHz model)
+            mono = np.zeros(1, dtype=np.float32)
         gain_db = 0.0
         if self.scale_to_input_level and self.input_level_db is not None:
             mono, gain_db = scale_to_level(mono, self.sample_rate, self.input_level_db)

@@ -107,7 +107,10 @@ class _Channel:
         return self._back(self.stream.push(torch.from_numpy(mono).to(self.device)), last=False)
 
     def finish(self) -> np.ndarray | None:
-        return self._back(self.stream.finish(), last=True)
+        # a file shorter than one model-rate sample (1 sample at 48 kHz for a 16 kHz model) gives the model one zero,
+        # as Pipeline._channel does
+        parts = [] if self.stream.n_samples else self.stream.push(torch.zeros(1, device=self.device))
+        return self._back([*parts, *self.stream.finish()], last=True)
 
     def _back(self, parts: list[torch.Tensor], last: bool) -> np.ndarray | None:
         if not parts and not last:
