@@ -130,7 +130,7 @@ BAD_INPUTS = {
     "nan": _nonfinite(np.nan, "nan.wav"),
     "inf": _nonfinite(np.inf, "inf.wav"),
     "minus-inf": _nonfinite(-np.inf, "minus-inf.wav"),
-    "nine-channels": _nine_channels,  # the pipelines take at most 8 (vqaudio.pipelines.base.MAX_CHANNELS)
+    "nine-channels": _nine_channels,  # the pipelines take at most 8 (vqaudio.pipelines.inputs.MAX_CHANNELS)
 }
 
 

@@ -216,10 +216,10 @@ def test_non_bytes_input_is_a_bitstream_error(codec: Codec) -> None:
 
 def test_file_bounds_are_the_pipelines() -> None:
     from vqaudio import bitstream
-    from vqaudio.pipelines import base
+    from vqaudio.pipelines import inputs
 
     for name in ("MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE", "MAX_CHANNELS"):
-        assert getattr(bitstream, name) == getattr(base, name), name  # what encode takes, decode reads
+        assert getattr(bitstream, name) == getattr(inputs, name), name  # what encode takes, decode reads
 
 
 # ---------------------------------------------------------------- property-based fuzzing

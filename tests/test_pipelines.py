@@ -120,7 +120,7 @@ def test_samples_by_channels_arrays_are_refused_with_a_hint(small_model: VQVAE, 
 
 @pytest.mark.parametrize("as_torch", [False, True])
 def test_integer_pcm_is_scaled_as_soundfile_reads_it(small_model: VQVAE, as_torch: bool) -> None:
-    from vqaudio.pipelines.base import as_float_array
+    from vqaudio.pipelines.inputs import as_float_array
 
     convert = torch.from_numpy if as_torch else np.asarray
     pcm = {

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from vqaudio.audio import LogMagnitudeFrontEnd, STFTConfig
-from vqaudio.pipelines.base import as_float_array, check_rate
+from vqaudio.pipelines.inputs import as_float_array, check_rate
 from vqaudio.pipelines.runner import ChunkedRunner
 
 

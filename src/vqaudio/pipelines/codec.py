@@ -35,8 +35,9 @@ from vqaudio.audio.io import AudioInfo, AudioWriter
 from vqaudio.audio.stream import ChannelMerge, LengthFit, StreamResampler
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
 from vqaudio.models import VQVAE
-from vqaudio.pipelines.base import Pipeline, as_float_array, check_rate
+from vqaudio.pipelines.base import Pipeline
 from vqaudio.pipelines.files import block_frames, measure_gains, model_rate_blocks, open_input
+from vqaudio.pipelines.inputs import as_float_array, check_rate
 from vqaudio.pipelines.postfilter import sharpen_db
 from vqaudio.pipelines.runner import ChunkedRunner, FrameStream, FrameWindow, OutputPiece, OutputStream
 

@@ -19,14 +19,28 @@ import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from vqaudio.audio.io import AudioInfo, AudioReader, AudioWriter
 from vqaudio.audio.stream import ChannelMerge, LengthFit, LevelMeter, StreamResampler
-from vqaudio.pipelines.base import MAX_CHANNELS, Pipeline, check_rate
-from vqaudio.pipelines.runner import RunnerStream
+from vqaudio.pipelines.inputs import MAX_CHANNELS, check_rate
+from vqaudio.pipelines.runner import ChunkedRunner, FrameWindow, OutputPiece, RunnerStream
+
+
+class ChunkedPipeline(Protocol):
+    """What a file is streamed through: a pipeline on the shared runner (Denoiser, Reconstructor, Separator)."""
+
+    runner: ChunkedRunner
+    device: torch.device
+    sample_rate: int
+    scale_to_input_level: bool
+    input_level_db: float | None
+
+    def piece(self, window: FrameWindow) -> OutputPiece: ...
+
 
 __all__ = ["BLOCK_SECONDS", "measure_gains", "model_rate_blocks", "open_input", "run_file"]
 
@@ -92,7 +106,7 @@ class _Channel:
     chunks, scaled back and resampled to the file's rate (what Pipeline._channel does to a whole channel).
     Output blocks are (S, n): S outputs per input (1 for a single output)."""
 
-    def __init__(self, pipeline: Pipeline, sample_rate: int, gain_db: float | None) -> None:
+    def __init__(self, pipeline: ChunkedPipeline, sample_rate: int, gain_db: float | None) -> None:
         self.stream: RunnerStream = pipeline.runner.stream(pipeline.piece)
         self.device = pipeline.device
         self.gain = None if gain_db is None else np.float32(10.0 ** (gain_db / 20.0))
@@ -131,7 +145,7 @@ class _Channel:
 
 
 def run_file(
-    pipeline: Pipeline,
+    pipeline: ChunkedPipeline,
     source: str | os.PathLike[str],
     outputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     block_seconds: float = BLOCK_SECONDS,
@@ -145,7 +159,7 @@ def run_file(
     Denoiser, Reconstructor, Separator).
     """
     paths = [Path(outputs)] if isinstance(outputs, (str, os.PathLike)) else [Path(p) for p in outputs]
-    if not hasattr(pipeline, "runner") or type(pipeline).piece is Pipeline.piece:
+    if not hasattr(pipeline, "runner"):
         raise TypeError(f"{type(pipeline).__name__} does not run on the chunked runner, so it cannot stream a file")
     with open_input(source) as reader, contextlib.ExitStack() as files:
         info = reader.info
