@@ -25,11 +25,9 @@ from torch import Tensor, nn
 
 from vqaudio.audio import LogMagnitudeFrontEnd
 from vqaudio.models.autoencoder import AutoencoderOutput
-from vqaudio.models.config import ARCHITECTURES, FramedConfig, check_input_level
-from vqaudio.models.unet_parts import SpectrogramUNet, UNetDecoder, UNetEncoder
+from vqaudio.models.config import FramedConfig
+from vqaudio.models.unet_parts import SpectrogramUNet, UNetDecoder, UNetEncoder, check_unet_config
 from vqaudio.nn import conv
-from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
-from vqaudio.nn.resample import UPSAMPLE_MODES
 from vqaudio.quantize.fsq import FSQ
 from vqaudio.quantize.vq import VectorQuantizer
 
@@ -86,38 +84,15 @@ class DualDecoderVAEConfig(FramedConfig):
     input_level_db: float | None = None
 
     def __post_init__(self) -> None:
-        check_input_level(self.input_level_db)
-        for name, value, choices in (
-            ("architecture", self.architecture, ARCHITECTURES),
-            ("norm", self.norm, NORMS),
-            ("activation", self.activation, ACTIVATIONS),
-            ("upsample", self.upsample, UPSAMPLE_MODES),
-            ("latent", self.latent, LATENTS),
-            ("output", self.output, SEPARATOR_OUTPUTS),
-        ):
-            check_choice(name, value, choices)
+        check_unet_config(self, (("latent", LATENTS), ("output", SEPARATOR_OUTPUTS)))
         if len(self.sources) < 2 or len(set(self.sources)) != len(self.sources):
             raise ValueError(f"sources must name at least two distinct outputs, got {self.sources}")
-        if not self.channels or any(int(c) < 1 for c in self.channels):
-            raise ValueError(f"channels must be a non-empty list of positive widths, got {self.channels}")
-        for name in ("sample_rate", "n_fft", "hop_length", "latent_dim", "kernel_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"DualDecoderVAEConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}")
-        if self.n_res_blocks < 0 or self.n_bottleneck_blocks < 0:
-            raise ValueError("n_res_blocks and n_bottleneck_blocks must be >= 0")
-        if not self.norm_std > 0:
-            raise ValueError(f"norm_std must be > 0, got {self.norm_std}")
         weights = ("kl_weight", "recon_db_weight", "recon_l1_weight", "recon_compressed_weight", "recon_sisdr_weight")
         for name in weights:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.compression_power <= 1:
             raise ValueError(f"compression_power must lie in (0, 1], got {self.compression_power}")
-        if self.codebook_size < 2 or any(int(v) < 2 for v in self.fsq_levels):
-            raise ValueError("codebook_size and every fsq level must be >= 2")
-        self.stft  # noqa: B018 (validates the STFT settings now, with STFTConfig's messages)
 
     @property
     def n_downsample(self) -> int:  # type: ignore[override]

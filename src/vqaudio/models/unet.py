@@ -23,11 +23,9 @@ from torch import Tensor, nn
 
 from vqaudio.audio import LogMagnitudeFrontEnd
 from vqaudio.models.autoencoder import AutoencoderOutput
-from vqaudio.models.config import ARCHITECTURES, FramedConfig, check_input_level
-from vqaudio.models.unet_parts import SpectrogramUNet, UNetDecoder, UNetEncoder
+from vqaudio.models.config import FramedConfig
+from vqaudio.models.unet_parts import SpectrogramUNet, UNetDecoder, UNetEncoder, check_unet_config
 from vqaudio.nn import conv
-from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
-from vqaudio.nn.resample import UPSAMPLE_MODES
 from vqaudio.quantize.fsq import FSQ
 from vqaudio.quantize.vq import VectorQuantizer
 
@@ -84,30 +82,9 @@ class VQUNetConfig(FramedConfig):
     input_level_db: float | None = None
 
     def __post_init__(self) -> None:
-        check_input_level(self.input_level_db)
-        for name, value, choices in (
-            ("architecture", self.architecture, ARCHITECTURES),
-            ("norm", self.norm, NORMS),
-            ("activation", self.activation, ACTIVATIONS),
-            ("upsample", self.upsample, UPSAMPLE_MODES),
-            ("bottleneck", self.bottleneck, BOTTLENECKS),
-            ("output", self.output, OUTPUTS),
-        ):
-            check_choice(name, value, choices)
-        if not self.channels or any(int(c) < 1 for c in self.channels):
-            raise ValueError(f"channels must be a non-empty list of positive widths, got {self.channels}")
-        for name in ("sample_rate", "n_fft", "hop_length", "latent_dim", "kernel_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"VQUNetConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}")
-        if self.n_res_blocks < 0 or self.n_bottleneck_blocks < 0:
-            raise ValueError("n_res_blocks and n_bottleneck_blocks must be >= 0")
-        if not self.norm_std > 0 or not self.mask_min_db < 0:
-            raise ValueError(f"need norm_std > 0 and mask_min_db < 0, got {self.norm_std}, {self.mask_min_db}")
-        if self.codebook_size < 2 or any(int(v) < 2 for v in self.fsq_levels):
-            raise ValueError("codebook_size and every fsq level must be >= 2")
-        self.stft  # noqa: B018 (validates the STFT settings now, with STFTConfig's messages)
+        check_unet_config(self, (("bottleneck", BOTTLENECKS), ("output", OUTPUTS)))
+        if not self.mask_min_db < 0:
+            raise ValueError(f"mask_min_db must be < 0 (a mask only attenuates), got {self.mask_min_db}")
 
     @property
     def n_downsample(self) -> int:  # type: ignore[override]

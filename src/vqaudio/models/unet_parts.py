@@ -16,9 +16,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vqaudio.models.config import ARCHITECTURES, check_input_level
 from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
+from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
+from vqaudio.nn.resample import UPSAMPLE_MODES
 
-__all__ = ["SpectrogramUNet", "UNetDecoder", "UNetEncoder", "residual_stack"]
+__all__ = ["SpectrogramUNet", "UNetDecoder", "UNetEncoder", "check_unet_config", "residual_stack"]
+
+
+def check_unet_config(cfg: Any, choices: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> None:
+    """The checks every U-Net model config shares (the STFT, widths, blocks, scaling, quantizer sizes, the layer
+    choices), plus `choices`: (field name, allowed values) of the config's own."""
+    check_input_level(cfg.input_level_db)
+    layers = (("architecture", ARCHITECTURES), ("norm", NORMS), ("activation", ACTIVATIONS))
+    for name, allowed in (*layers, ("upsample", UPSAMPLE_MODES), *choices):
+        check_choice(name, getattr(cfg, name), allowed)
+    if not cfg.channels or any(int(c) < 1 for c in cfg.channels):
+        raise ValueError(f"channels must be a non-empty list of positive widths, got {cfg.channels}")
+    for name in ("sample_rate", "n_fft", "hop_length", "latent_dim", "kernel_size"):
+        if int(getattr(cfg, name)) < 1:
+            raise ValueError(f"{type(cfg).__name__}.{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {cfg.kernel_size}")
+    if cfg.n_res_blocks < 0 or cfg.n_bottleneck_blocks < 0:
+        raise ValueError("n_res_blocks and n_bottleneck_blocks must be >= 0")
+    if not cfg.norm_std > 0:
+        raise ValueError(f"norm_std must be > 0, got {cfg.norm_std}")
+    if cfg.codebook_size < 2 or any(int(v) < 2 for v in cfg.fsq_levels):
+        raise ValueError("codebook_size and every fsq level must be >= 2")
+    cfg.stft  # noqa: B018 (validates the STFT settings now, with STFTConfig's messages)
 
 
 def residual_stack(
