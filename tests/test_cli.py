@@ -19,7 +19,7 @@ from vqaudio.data.synth import synth_speech
 from vqaudio.models import VQVAE, VQVAEConfig, save_model
 from vqaudio.train import fit
 
-COMMANDS = ("train", "reconstruct", "evaluate", "info", "encode", "decode", "codec", "denoise", "separate")
+COMMANDS = ("train", "reconstruct", "evaluate", "info", "report", "encode", "decode", "codec", "denoise", "separate")
 MODEL_COMMANDS = ("reconstruct", "evaluate", "encode", "decode", "codec", "denoise", "separate")
 
 

@@ -249,6 +249,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    _require("eval", ("matplotlib",), "vqaudio report")
+    from vqaudio.report import write_run_report
+
+    print(f"wrote {write_run_report(args.run_dir)}")
+    return 0
+
+
 def _codec_for(args: argparse.Namespace, device: str) -> Codec:
     """The codec from --model, else the shipped default, on `device`; logs which model it is."""
     from vqaudio.pipelines import Codec
@@ -623,6 +631,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", type=Path, help="model weights (.safetensors)")
     p.set_defaults(func=_cmd_info)
+
+    p = command(
+        "report",
+        "an HTML page about a training run: recipe, best weights, loss, learning rate, codebook",
+        "Write RUN_DIR/report.html about a run folder made by `vqaudio train`: its name, model type, task,\n"
+        "recipe and best weights' metadata, with pictures drawn from its CSV logs (loss per term, learning rate\n"
+        "and, for VQ models, codebook usage and perplexity) in RUN_DIR/report/. The page links them by relative\n"
+        "path: it opens from disk, no server. Both are rewritten on each run (needs pip install 'vqaudio[eval]').\n\n"
+        "example: vqaudio report runs/reconstruct-vqvae-8k",
+    )
+    p.add_argument("run_dir", type=Path, help="run folder made by vqaudio train (holds logs/ and best.safetensors)")
+    p.set_defaults(func=_cmd_report)
 
     p = command(
         "encode",

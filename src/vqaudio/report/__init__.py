@@ -1,5 +1,7 @@
 """Pictures of runs and results (matplotlib, imported only when a figure is drawn)."""
 
 from vqaudio.report.curves import plot_loss_curves, read_training_log
+from vqaudio.report.html import write_run_report
+from vqaudio.report.training import plot_codebook, plot_learning_rate
 
-__all__ = ["plot_loss_curves", "read_training_log"]
+__all__ = ["plot_codebook", "plot_learning_rate", "plot_loss_curves", "read_training_log", "write_run_report"]
