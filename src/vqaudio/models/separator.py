@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from vqaudio.audio import LogMagnitudeFrontEnd
 from vqaudio.models.autoencoder import AutoencoderOutput
-from vqaudio.models.config import FramedConfig
-from vqaudio.models.unet_parts import SpectrogramUNet, UNetDecoder, UNetEncoder, check_unet_config
+from vqaudio.models.unet_parts import SpectrogramUNet, UNetConfig, UNetDecoder, UNetEncoder
 from vqaudio.nn import conv
 from vqaudio.quantize.fsq import FSQ
 from vqaudio.quantize.vq import VectorQuantizer
@@ -40,71 +37,32 @@ _DB_PER_NEPER = 20.0 / math.log(10.0)
 
 
 @dataclass
-class DualDecoderVAEConfig(FramedConfig):
-    """Config of DualDecoderVAE (plain types, YAML-friendly, stored in checkpoints).
-
-    sources: the names of the outputs, in order (the Separator's keys). channels: width at each resolution, full
-    resolution first; len(channels) - 1 stride-2 stages (time, and frequency too for conv2d). latent: "gaussian"
-    (kl_weight x KL in the loss), "vq" (codebook_size, beta, quantizer_options), "fsq" (fsq_levels) or "none".
-    Loss settings read by the separate task: recon_db_weight x MSE on normalised dB + recon_compressed_weight x
-    the relative error of |X|^compression_power + recon_sisdr_weight x -SI-SDR/10 of each source's waveform (its
-    estimated magnitude with the mixture's phase), averaged over sources.
+class DualDecoderVAEConfig(UNetConfig):
+    """Config of DualDecoderVAE: the shared U-Net settings (UNetConfig) and sources, the names of the outputs in
+    order (the Separator's keys); skips (U-Net skip connections into each decoder); latent "gaussian" (kl_weight x
+    KL in the loss), "vq", "fsq" or "none"; output "mask" or "mapping". Loss terms are averaged over the sources.
     """
 
-    sample_rate: int = 16000
     n_fft: int = 1024
     hop_length: int = 256
-    floor_db: float = -80.0
-    norm_mean: float = -45.0
-    norm_std: float = 25.0
     sources: list[str] = field(default_factory=lambda: ["vocals", "accompaniment"])
-    architecture: str = "conv1d"
-    channels: list[int] = field(default_factory=lambda: [192, 192, 256])
-    n_res_blocks: int = 1
-    n_bottleneck_blocks: int = 2
-    kernel_size: int = 3
-    norm: str = "weight"
-    activation: str = "gelu"
-    upsample: str = "transposed"
-    se: bool = True
     skips: bool = True
     latent: str = "gaussian"
-    latent_dim: int = 32
     kl_weight: float = 1e-3
-    codebook_size: int = 512
-    beta: float = 0.25
-    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])
-    quantizer_options: dict[str, Any] = field(default_factory=dict)
-    output: str = "mask"
-    recon_db_weight: float = 1.0
-    recon_l1_weight: float = 0.0
-    recon_compressed_weight: float = 0.0
-    compression_power: float = 0.3
-    recon_sisdr_weight: float = 0.0
-    input_level_db: float | None = None
+
+    def _choices(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return (("latent", LATENTS), ("output", SEPARATOR_OUTPUTS))
 
     def __post_init__(self) -> None:
-        check_unet_config(self, (("latent", LATENTS), ("output", SEPARATOR_OUTPUTS)))
+        super().__post_init__()
         if len(self.sources) < 2 or len(set(self.sources)) != len(self.sources):
             raise ValueError(f"sources must name at least two distinct outputs, got {self.sources}")
-        weights = ("kl_weight", "recon_db_weight", "recon_l1_weight", "recon_compressed_weight", "recon_sisdr_weight")
-        for name in weights:
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 < self.compression_power <= 1:
-            raise ValueError(f"compression_power must lie in (0, 1], got {self.compression_power}")
-
-    @property
-    def n_downsample(self) -> int:  # type: ignore[override]
-        return len(self.channels) - 1
+        if self.kl_weight < 0:
+            raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight}")
 
     @property
     def n_sources(self) -> int:
         return len(self.sources)
-
-    @property
-    def front_end(self) -> LogMagnitudeFrontEnd:
-        return LogMagnitudeFrontEnd(self.stft, self.floor_db)
 
 
 class DualDecoderVAE(SpectrogramUNet):

@@ -15,16 +15,13 @@ CPU thread at 16 kHz); "conv2d" treats the spectrogram as an image and halves fr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from vqaudio.audio import LogMagnitudeFrontEnd
 from vqaudio.models.autoencoder import AutoencoderOutput
-from vqaudio.models.config import FramedConfig
-from vqaudio.models.unet_parts import SpectrogramUNet, UNetDecoder, UNetEncoder, check_unet_config
+from vqaudio.models.unet_parts import SpectrogramUNet, UNetConfig, UNetDecoder, UNetEncoder
 from vqaudio.nn import conv
 from vqaudio.quantize.fsq import FSQ
 from vqaudio.quantize.vq import VectorQuantizer
@@ -37,62 +34,24 @@ OUTPUTS = ("mask", "mapping")
 
 
 @dataclass
-class VQUNetConfig(FramedConfig):
-    """Config of VQUNet (plain types, YAML-friendly, stored in checkpoints).
-
-    channels: width at each resolution, full resolution first; len(channels) - 1 stride-2 stages (time, and
-    frequency too for conv2d). n_res_blocks residual blocks (with SE when se is true) per stage on each side;
-    n_bottleneck_blocks dilated blocks at the bottleneck. The bottleneck projects to latent_dim and quantizes:
-    "vq" (codebook_size codes, beta, quantizer_options), "fsq" (fsq_levels) or "none".
-    The model sees x = (max(db, floor_db) - norm_mean) / norm_std (training fills norm_mean/norm_std).
-    Loss settings read by the denoise task: recon_db_weight x MSE on normalised dB + recon_compressed_weight x the
-    relative error of |X|^compression_power (see train/losses.py). dB weighs noise-only bins as much as speech and
-    drives a mask to suppress everything; compressed magnitude weighs what is heard. recon_sisdr_weight x -SI-SDR/10
-    of the waveform (the estimate with the noisy phase) scores the output as the benchmark does.
+class VQUNetConfig(UNetConfig):
+    """Config of VQUNet: the shared U-Net settings (UNetConfig) and a bottleneck, "vq", "fsq" or "none"; output
+    "mask" (at most -mask_min_db dB of attenuation) or "mapping". In the loss, dB weighs noise-only bins as much as
+    speech and drives a mask to suppress everything; compressed magnitude weighs what is heard, and the SI-SDR term
+    scores the waveform (the estimate with the noisy phase) as the benchmark does.
     """
 
-    sample_rate: int = 16000
-    n_fft: int = 512
-    hop_length: int = 128
-    floor_db: float = -80.0
-    norm_mean: float = -45.0
-    norm_std: float = 25.0
-    architecture: str = "conv1d"
-    channels: list[int] = field(default_factory=lambda: [192, 192, 256])
-    n_res_blocks: int = 1
-    n_bottleneck_blocks: int = 2
-    kernel_size: int = 3
-    norm: str = "weight"
-    activation: str = "gelu"
-    upsample: str = "transposed"
-    se: bool = True
     bottleneck: str = "vq"
-    latent_dim: int = 32
-    codebook_size: int = 512
-    beta: float = 0.25
-    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])
-    quantizer_options: dict[str, Any] = field(default_factory=dict)
-    output: str = "mask"
     mask_min_db: float = -40.0
-    recon_db_weight: float = 1.0
-    recon_sisdr_weight: float = 0.0
-    recon_l1_weight: float = 0.0
     recon_compressed_weight: float = 1.0
-    compression_power: float = 0.3
-    input_level_db: float | None = None
+
+    def _choices(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return (("bottleneck", BOTTLENECKS), ("output", OUTPUTS))
 
     def __post_init__(self) -> None:
-        check_unet_config(self, (("bottleneck", BOTTLENECKS), ("output", OUTPUTS)))
+        super().__post_init__()
         if not self.mask_min_db < 0:
             raise ValueError(f"mask_min_db must be < 0 (a mask only attenuates), got {self.mask_min_db}")
-
-    @property
-    def n_downsample(self) -> int:  # type: ignore[override]
-        return len(self.channels) - 1
-
-    @property
-    def front_end(self) -> LogMagnitudeFrontEnd:
-        return LogMagnitudeFrontEnd(self.stft, self.floor_db)
 
     @property
     def latent_bits_per_second(self) -> float | None:

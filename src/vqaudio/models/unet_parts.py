@@ -10,41 +10,100 @@ as channels and convolves over time; dims 2 treats the spectrogram as an image (
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vqaudio.models.config import ARCHITECTURES, check_input_level
+from vqaudio.audio import LogMagnitudeFrontEnd
+from vqaudio.models.config import ARCHITECTURES, FramedConfig, check_input_level
 from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
 
-__all__ = ["SpectrogramUNet", "UNetDecoder", "UNetEncoder", "check_unet_config", "residual_stack"]
+__all__ = ["SpectrogramUNet", "UNetConfig", "UNetDecoder", "UNetEncoder", "residual_stack"]
 
 
-def check_unet_config(cfg: Any, choices: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> None:
-    """The checks every U-Net model config shares (the STFT, widths, blocks, scaling, quantizer sizes, the layer
-    choices), plus `choices`: (field name, allowed values) of the config's own."""
-    check_input_level(cfg.input_level_db)
-    layers = (("architecture", ARCHITECTURES), ("norm", NORMS), ("activation", ACTIVATIONS))
-    for name, allowed in (*layers, ("upsample", UPSAMPLE_MODES), *choices):
-        check_choice(name, getattr(cfg, name), allowed)
-    if not cfg.channels or any(int(c) < 1 for c in cfg.channels):
-        raise ValueError(f"channels must be a non-empty list of positive widths, got {cfg.channels}")
-    for name in ("sample_rate", "n_fft", "hop_length", "latent_dim", "kernel_size"):
-        if int(getattr(cfg, name)) < 1:
-            raise ValueError(f"{type(cfg).__name__}.{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {cfg.kernel_size}")
-    if cfg.n_res_blocks < 0 or cfg.n_bottleneck_blocks < 0:
-        raise ValueError("n_res_blocks and n_bottleneck_blocks must be >= 0")
-    if not cfg.norm_std > 0:
-        raise ValueError(f"norm_std must be > 0, got {cfg.norm_std}")
-    if cfg.codebook_size < 2 or any(int(v) < 2 for v in cfg.fsq_levels):
-        raise ValueError("codebook_size and every fsq level must be >= 2")
-    cfg.stft  # noqa: B018 (validates the STFT settings now, with STFTConfig's messages)
+@dataclass
+class UNetConfig(FramedConfig):
+    """What the U-Net model configs share (VQUNetConfig, DualDecoderVAEConfig): plain types, YAML-friendly.
+
+    channels: width at each resolution, full resolution first; len(channels) - 1 stride-2 stages (time, and
+    frequency too for conv2d). n_res_blocks residual blocks (with SE when se is true) per stage on each side;
+    n_bottleneck_blocks dilated blocks at the bottleneck, which projects to latent_dim (codebook_size codes, beta,
+    quantizer_options for VQ; fsq_levels for FSQ). The model sees x = (max(db, floor_db) - norm_mean) / norm_std
+    (training fills norm_mean/norm_std). Loss weights read by the tasks: recon_db_weight x MSE on normalised dB,
+    recon_l1_weight x L1, recon_compressed_weight x the relative error of |X|^compression_power, recon_sisdr_weight
+    x -SI-SDR/10 of the output waveform(s) with the input's phase (train/tasks.py).
+    Subclasses name their own choice fields in `_choices()` and check the rest in `__post_init__`.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 128
+    floor_db: float = -80.0
+    norm_mean: float = -45.0
+    norm_std: float = 25.0
+    architecture: str = "conv1d"
+    channels: list[int] = field(default_factory=lambda: [192, 192, 256])
+    n_res_blocks: int = 1
+    n_bottleneck_blocks: int = 2
+    kernel_size: int = 3
+    norm: str = "weight"
+    activation: str = "gelu"
+    upsample: str = "transposed"
+    se: bool = True
+    latent_dim: int = 32
+    codebook_size: int = 512
+    beta: float = 0.25
+    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])
+    quantizer_options: dict[str, Any] = field(default_factory=dict)
+    output: str = "mask"
+    recon_db_weight: float = 1.0
+    recon_sisdr_weight: float = 0.0
+    recon_l1_weight: float = 0.0
+    recon_compressed_weight: float = 0.0
+    compression_power: float = 0.3
+    input_level_db: float | None = None
+
+    def _choices(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(field, allowed values) of the subclass's own choice fields."""
+        return ()
+
+    def __post_init__(self) -> None:
+        check_input_level(self.input_level_db)
+        layers = (("architecture", ARCHITECTURES), ("norm", NORMS), ("activation", ACTIVATIONS))
+        for name, allowed in (*layers, ("upsample", UPSAMPLE_MODES), *self._choices()):
+            check_choice(name, getattr(self, name), allowed)
+        if not self.channels or any(int(c) < 1 for c in self.channels):
+            raise ValueError(f"channels must be a non-empty list of positive widths, got {self.channels}")
+        for name in ("sample_rate", "n_fft", "hop_length", "latent_dim", "kernel_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{type(self).__name__}.{name} must be >= 1, got {getattr(self, name)}")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}")
+        if self.n_res_blocks < 0 or self.n_bottleneck_blocks < 0:
+            raise ValueError("n_res_blocks and n_bottleneck_blocks must be >= 0")
+        if not self.norm_std > 0:
+            raise ValueError(f"norm_std must be > 0, got {self.norm_std}")
+        if self.codebook_size < 2 or any(int(v) < 2 for v in self.fsq_levels):
+            raise ValueError("codebook_size and every fsq level must be >= 2")
+        for name in ("recon_db_weight", "recon_l1_weight", "recon_compressed_weight", "recon_sisdr_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.compression_power <= 1:
+            raise ValueError(f"compression_power must lie in (0, 1], got {self.compression_power}")
+        self.stft  # noqa: B018 (validates the STFT settings now, with STFTConfig's messages)
+
+    @property
+    def n_downsample(self) -> int:  # type: ignore[override]
+        return len(self.channels) - 1
+
+    @property
+    def front_end(self) -> LogMagnitudeFrontEnd:
+        return LogMagnitudeFrontEnd(self.stft, self.floor_db)
 
 
 def residual_stack(
