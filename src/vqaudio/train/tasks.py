@@ -127,8 +127,8 @@ class _SpeechCropsTask(Task):
         return batch, batch
 
 
-def _spread(files: list[SpeechFile], limit: int | None) -> list[SpeechFile]:
-    """Keep `limit` files spread evenly over the sorted list, so every speaker stays represented."""
+def _spread(files: list[Any], limit: int | None) -> list[Any]:
+    """Keep `limit` files spread evenly over the sorted list, so every speaker (or singer) stays represented."""
     if limit is None or len(files) <= limit:
         return files
     step = len(files) / limit
@@ -316,8 +316,7 @@ class SeparateTask(_MixtureTask):
             raise ValueError("separate training needs songs: pass --data DIR (e.g. ../shared/data/music/mir1k)")
         crop = round(data.crop_seconds * sample_rate)
         train_tracks, val_tracks = music_tracks(data.root, "train"), music_tracks(data.root, "val")
-        if data.max_files is not None:
-            train_tracks, val_tracks = train_tracks[: data.max_files], val_tracks[: data.max_files]
+        train_tracks, val_tracks = _spread(train_tracks, data.max_files), _spread(val_tracks, data.max_files)
         speed = SpeedPerturb(data.speed_perturb, crop) if data.speed_perturb else None
         train = MusicRemixDataset(
             train_tracks, sample_rate, crop, remix_prob=data.remix_prob, stem_gain_db=tuple(data.stem_gain_db),
