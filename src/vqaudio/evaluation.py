@@ -65,10 +65,17 @@ def score_system(
 
 
 def held_out_utterances(
-    data: str | Path, split: str, sample_rate: int, max_utterances: int | None = None
+    data: str | Path,
+    split: str,
+    sample_rate: int,
+    max_utterances: int | None = None,
+    corpora: list[str] | str | None = None,
 ) -> list[Utterance]:
-    """The utterances every scorer uses: a split's clips, joined per speaker into ~4 s (data/README)."""
-    return join_utterances(speech_files(data, split), sample_rate, max_utterances=max_utterances)
+    """The utterances every scorer uses: a split's clips, joined per speaker into ~4 s (data/README).
+
+    `corpora` as speech_files takes it: None = FSDD + Asterisk of a speech root, "all", or a list of names.
+    """
+    return join_utterances(speech_files(data, split, corpora=corpora), sample_rate, max_utterances=max_utterances)
 
 
 def finish_report(

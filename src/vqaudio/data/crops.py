@@ -53,6 +53,10 @@ class WaveformCropDataset(Dataset):
 
     `level_db` (dBFS) scales every file, once at load, to that active speech level (audio.level): the model then
     trains at the one level its users' inputs are scaled to (see the model configs' input_level_db).
+
+    `by_duration` (random crops only) keeps the epoch's size but draws crop i from the file under position
+    (i + 0.5) / len of the corpus laid end to end: every second of speech is equally likely, so a corpus of a few
+    long recordings (read books) is not drowned by one of many half-second clips (spoken digits).
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class WaveformCropDataset(Dataset):
         progress: bool | None = None,
         speed_perturb: float = 0.0,
         level_db: float | None = None,
+        by_duration: bool = False,
     ) -> None:
         if crop_samples <= 0:
             raise ValueError(f"crop_samples must be positive, got {crop_samples}")
@@ -93,6 +98,11 @@ class WaveformCropDataset(Dataset):
         self._lengths = lengths
         self._data = np.concatenate([w for _, w in loaded]) if len(loaded) > 1 else loaded[0][1]
         self._fixed: np.ndarray | None = None if self.random_crops else self._fixed_offsets()
+        self._file_of_crop: np.ndarray | None = None
+        if by_duration and self.random_crops:
+            n = len(self.files) * self.crops_per_file
+            positions = (np.arange(n) + 0.5) / n * float(lengths.sum())
+            self._file_of_crop = np.searchsorted(np.cumsum(lengths), positions, side="right").clip(0, len(lengths) - 1)
         self._worker_rng = WorkerGenerator(self.seed)
 
     @property
@@ -116,6 +126,8 @@ class WaveformCropDataset(Dataset):
             raise IndexError(f"crop index {i} out of range for {len(self)} crops")
         i = int(i) % len(self)
         file_index, k = divmod(i, self.crops_per_file)
+        if self._file_of_crop is not None:
+            file_index = int(self._file_of_crop[i])
         if self._fixed is not None:
             crop = self._crop(file_index, int(self._fixed[file_index, k]))
         elif self.speed_perturb > 0:

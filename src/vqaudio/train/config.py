@@ -27,6 +27,8 @@ class DataConfig:
     # Which corpora of a speech root (../shared/data/speech): a list of names, "all", or None = FSDD + Asterisk.
     corpora: list[str] | str | None = None
     max_files: int | None = None  # cap per split, for quick runs and tests
+    # Training crops drawn per second of audio rather than per file (long recordings weigh as much as they last).
+    crops_by_duration: bool = False
     speed_perturb: float = 0.0  # training crops at a random speed in [1 - s, 1 + s] (pitch and formants move)
     # Mixtures (the denoise task): speech from `root` + noise from `noise`, at a drawn SNR and overall level.
     noise: str | None = None  # folder of noise recordings (../shared/data/noise); `vqaudio train --noise` sets it
