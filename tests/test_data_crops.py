@@ -173,3 +173,18 @@ def test_level_db_scales_every_file_to_the_target(tmp_path: Path) -> None:
         assert active_level_db(ds.file_wave(i), SR) == pytest.approx(-26.0, abs=0.01)
     raw = WaveformCropDataset(paths, SR, crop_samples=800, random_crops=False)
     assert active_level_db(raw.file_wave(1), SR) == pytest.approx(20 * np.log10(0.005 / np.sqrt(2)), abs=0.05)
+
+
+def test_by_duration_draws_crops_in_proportion_to_each_file_s_length(files: list[Path]) -> None:
+    # 4000 + 1500 + 100 samples: of 3 x 8 = 24 crops, ~17 from the long file, ~6 from the mid one, ~0-1 from the short
+    ds = WaveformCropDataset(files, SR, 50, random_crops=True, crops_per_file=8, by_duration=True)
+    assert len(ds) == 24
+    counts = np.bincount(ds._file_of_crop, minlength=3)
+    expected = 24 * np.array([4000, 1500, 100]) / 5600
+    assert np.all(np.abs(counts - expected) <= 1), (counts, expected)
+    # crops still come from the file they are drawn for: the long ramp's values stay below its own end
+    long_values = [float(ds[i].max()) for i in range(len(ds)) if ds._file_of_crop[i] == 0]
+    assert long_values and max(long_values) <= 0.9 + 1e-6
+    # fixed (validation) crops keep one set per file
+    fixed = WaveformCropDataset(files, SR, 50, random_crops=False, crops_per_file=2, by_duration=True)
+    assert fixed._file_of_crop is None and len(fixed) == 6
