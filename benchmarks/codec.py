@@ -19,8 +19,15 @@ each amount (rows named vqaudio-RATE for the default amount, vqaudio-RATE-pfX fo
 STFT phase instead of Griffin-Lim's (the decoder never has that phase). The gap to the plain row is what phase
 reconstruction costs; the row itself is not a codec.
 
+`--phase griffin-lim auto` scores every rung with each phase (pipelines.phase): Griffin-Lim alone (rows
+vqaudio-RATE-gl) and the shipped learned phase refined by Griffin-Lim (vqaudio-RATE); the first choice gets the plain
+row names. `--corpora all` scores every corpus of the speech root (16 kHz ones resampled to 8 kHz), not only FSDD
+and Asterisk. Every row carries per-speaker and per-corpus means in the JSON (`per_speaker`, `per_corpus`), and
+the printed report adds a table per speaker and per corpus (PESQ-NB / STOI) for the systems of `--by-speaker`.
+
     python benchmarks/codec.py --data ../shared/data/speech --split val --json OUT.json \
         [--model PATH] [--max-utterances 40] [--threads 1] [--postfilter 0 0.15]   # default model: Codec.default()
+        [--corpora all] [--phase auto griffin-lim] [--by-speaker vqaudio-1125 codec2-3200 opus-6000]
 """
 
 from __future__ import annotations
@@ -41,9 +48,10 @@ from baselines import CodedAudio, codec2_code, has_codec2, has_opus, opus_code
 from vqaudio.audio import stft
 from vqaudio.bitstream import read_vqa
 from vqaudio.data import Utterance
-from vqaudio.evaluation import finish_report, held_out_utterances
+from vqaudio.evaluation import finish_report, held_out_utterances, markdown_table
 from vqaudio.metrics import MetricError, evaluate_pair
 from vqaudio.pipelines.codec import DEFAULT_POSTFILTER, Codec, bitrate_of
+from vqaudio.pipelines.phase import GRIFFIN_LIM
 
 SAMPLE_RATE = 8000
 METRICS = ("pesq_nb", "stoi", "lsd")
@@ -74,14 +82,25 @@ def shift_out_delay(reference: np.ndarray, decoded: np.ndarray, delay: int) -> t
     return reference[:n], decoded[:n]
 
 
+def corpus_of(utt: Utterance) -> str:
+    """The corpus an utterance comes from: the folder under the speech root its first source file lies in."""
+    parts = Path(utt.sources[0]).parts if utt.sources else ()
+    for name in ("fsdd", "asterisk", "librispeech", "speech_commands", "gcompris"):
+        if name in parts:
+            return name
+    return "other"
+
+
 class _Scores:
-    """Per-utterance metric values for one system; unscorable utterances are counted, not hidden."""
+    """Per-utterance metric values for one system; unscorable utterances are counted, not hidden. Each value is
+    kept with its utterance's speaker and corpus, so means per speaker and per corpus come with the overall one."""
 
     def __init__(self) -> None:
         self.values: dict[str, list[float]] = {m: [] for m in METRICS}
+        self.groups: list[tuple[str, str]] = []  # (speaker, corpus) of each scored utterance
         self.skipped = 0
 
-    def add(self, reference: np.ndarray, decoded: np.ndarray, delay: int = 0) -> None:
+    def add(self, reference: np.ndarray, decoded: np.ndarray, delay: int = 0, utt: Utterance | None = None) -> None:
         ref, est = shift_out_delay(reference, decoded, delay)
         try:
             scores = evaluate_pair(ref, est, SAMPLE_RATE, metrics=METRICS)
@@ -90,16 +109,32 @@ class _Scores:
             return
         for metric, value in scores.items():
             self.values[metric].append(float(value))
+        self.groups.append((utt.speaker, corpus_of(utt)) if utt is not None else ("?", "?"))
 
     def means(self) -> dict[str, float | None]:
         return {m: (round(float(np.mean(v)), 4) if v else None) for m, v in self.values.items()}
+
+    def grouped(self, by: int) -> dict[str, dict[str, float]]:
+        """{group: {metric: mean, "utterances": n}} by speaker (by=0) or corpus (by=1)."""
+        keys = sorted({g[by] for g in self.groups})
+        out: dict[str, dict[str, float]] = {}
+        for key in keys:
+            rows = [i for i, g in enumerate(self.groups) if g[by] == key]
+            out[key] = {m: round(float(np.mean([self.values[m][i] for i in rows])), 4) for m in METRICS}
+            out[key]["utterances"] = len(rows)
+        return out
+
+    def breakdown(self) -> dict[str, Any]:
+        return {"per_speaker": self.grouped(0), "per_corpus": self.grouped(1)}
 
 
 def _rate(audio_seconds: float, compute_seconds: float) -> float | None:
     return round(audio_seconds / compute_seconds, 2) if compute_seconds > 0 else None
 
 
-def score_vqaudio_rung(codec: Codec, bitrate: float, utterances: Sequence[Utterance]) -> dict[str, Any]:
+def score_vqaudio_rung(
+    codec: Codec, bitrate: float, utterances: Sequence[Utterance], phase_suffix: str = ""
+) -> dict[str, Any]:
     """Encode and decode every utterance at one rung; measured bitrate from the .vqa bytes written."""
     scores = _Scores()
     audio_s = encode_s = decode_s = 0.0
@@ -121,8 +156,9 @@ def score_vqaudio_rung(codec: Codec, bitrate: float, utterances: Sequence[Uttera
         payload_bits += rates["payload_bitrate"] * header.duration_s
         file_bits += rates["bitrate"] * header.duration_s
         audio_s += utt.wave.size / utt.sample_rate
-        scores.add(utt.wave, decoded, delay=0)
+        scores.add(utt.wave, decoded, delay=0, utt=utt)
     suffix = "" if codec.postfilter == DEFAULT_POSTFILTER else f"-pf{codec.postfilter:g}"
+    suffix += phase_suffix
     return {
         "system": f"vqaudio-{int(bitrate + 0.5)}{suffix}",  # half up: 562.5 -> 563
         "postfilter": codec.postfilter,
@@ -133,6 +169,9 @@ def score_vqaudio_rung(codec: Codec, bitrate: float, utterances: Sequence[Uttera
         "decode_rtf_x": _rate(audio_s, decode_s),
         "roundtrip_rtf_x": _rate(audio_s, encode_s + decode_s),
         "utterances": len(utterances) - scores.skipped,
+        "phase": codec.phase_source.name,
+        "griffin_lim_iters": codec.griffin_lim_iters,
+        **scores.breakdown(),
     }
 
 
@@ -146,12 +185,13 @@ def score_true_phase(codec: Codec, bitrate: float, utterances: Sequence[Utteranc
         true = stft(torch.from_numpy(np.ascontiguousarray(utt.wave, dtype=np.float32)), codec.stft)
         decoded = codec.decoded_db(codes[0])[:, : true.shape[-1]]
         wave = codec.front_end.to_wave(decoded, utt.wave.size, phase=true).numpy()
-        scores.add(utt.wave, wave * np.float32(10.0 ** (-header.gains_db()[0] / 20.0)))
+        scores.add(utt.wave, wave * np.float32(10.0 ** (-header.gains_db()[0] / 20.0)), utt=utt)
     return {
         "system": f"vqaudio-{int(bitrate + 0.5)}-truephase",
         "postfilter": codec.postfilter,
         **scores.means(),
         "utterances": len(utterances) - scores.skipped,
+        **scores.breakdown(),
     }
 
 
@@ -169,7 +209,7 @@ def score_baseline(
         audio_s += coded.duration_s
         coded_bits += coded.bitrate * coded.duration_s
         file_bits += coded.file_bitrate * coded.duration_s
-        scores.add(utt.wave, coded.wave, delay=coded.expected_delay_samples)
+        scores.add(utt.wave, coded.wave, delay=coded.expected_delay_samples, utt=utt)
     return {
         "system": name,
         "bitrate": round(coded_bits / audio_s, 1),
@@ -179,6 +219,7 @@ def score_baseline(
         "decode_rtf_x": None,
         "roundtrip_rtf_x": _rate(audio_s, wall_s),
         "utterances": len(utterances) - scores.skipped,
+        **scores.breakdown(),
     }
 
 
@@ -198,6 +239,27 @@ def baseline_runs() -> dict[str, Callable[[np.ndarray], CodedAudio]]:
     return runs
 
 
+def breakdown_table(rows: Sequence[dict[str, Any]], systems: Sequence[str], by: str) -> str:
+    """Markdown: one line per speaker (by="per_speaker") or corpus ("per_corpus"), PESQ-NB / STOI per system."""
+    chosen = [r for name in systems for r in rows if r["system"] == name and by in r]
+    if not chosen:
+        return ""
+    groups = sorted({g for r in chosen for g in r[by]})
+    lines = []
+    for g in groups:
+        line: dict[str, Any] = {by.removeprefix("per_"): g}
+        for r in chosen:
+            v = r[by].get(g)
+            line["n"] = v["utterances"] if v else line.get("n")
+            line[r["system"]] = f"{v['pesq_nb']:.2f} / {v['stoi']:.3f}" if v else "—"
+        lines.append(line)
+    return markdown_table(lines, None)
+
+
+def _phase_suffix(choice: str, first: str) -> str:
+    return "" if choice == first else ("-gl" if choice == GRIFFIN_LIM else f"-{Path(choice).stem}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, type=Path, help="folder of speech (any layout speech_files knows)")
@@ -205,6 +267,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="codec checkpoint (.safetensors); default: the shipped codec")
     parser.add_argument("--max-utterances", type=int, default=40, help="even spread over speakers")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (speed is per thread count)")
+    parser.add_argument(
+        "--corpora", nargs="+", help="corpora of a speech root: names or 'all' (default: FSDD and Asterisk)"
+    )
+    parser.add_argument(
+        "--phase",
+        nargs="+",
+        default=["auto"],
+        help="phase choices to score (pipelines.phase): auto (the shipped learned phase, else Griffin-Lim), "
+        "griffin-lim, or a phase model path; the first gets the plain row names",
+    )
+    parser.add_argument(
+        "--griffin-lim-iters", type=int, help="Griffin-Lim iterations (default: 64 alone, 16 after a learned phase)"
+    )
+    parser.add_argument(
+        "--by-speaker", nargs="+", default=["vqaudio-1125", "codec2-3200", "opus-6000"],
+        help="systems in the per-speaker and per-corpus tables",
+    )  # fmt: skip
     parser.add_argument(
         "--postfilter", type=float, nargs="+", default=[DEFAULT_POSTFILTER], help="decoder postfilter amounts to score"
     )
@@ -216,21 +295,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    codec = Codec.from_checkpoint(args.model) if args.model else Codec.default()
-    utterances = held_out_utterances(args.data, args.split, SAMPLE_RATE, args.max_utterances)
+    corpora = None if not args.corpora else ("all" if args.corpora == ["all"] else args.corpora)
+    codecs = {}
+    for choice in args.phase:
+        kwargs = {"phase": choice, "griffin_lim_iters": args.griffin_lim_iters}
+        codecs[choice] = Codec.from_checkpoint(args.model, **kwargs) if args.model else Codec.default(**kwargs)
+    codec = codecs[args.phase[0]]
+    utterances = held_out_utterances(args.data, args.split, SAMPLE_RATE, args.max_utterances, corpora=corpora)
     if not utterances:
         raise SystemExit(f"no utterances found in {args.data} (split {args.split!r}): check --data and --split")
     print(
-        f"{len(utterances)} utterances, {sum(u.wave.size for u in utterances) / SAMPLE_RATE:.0f} s, from "
-        f"{args.data}; model {codec.model_id}, ladder {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s"
+        f"{len(utterances)} utterances of {len({u.speaker for u in utterances})} speakers, "
+        f"{sum(u.wave.size for u in utterances) / SAMPLE_RATE:.0f} s, from {args.data}; model {codec.model_id}, "
+        f"ladder {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s; phase "
+        + ", ".join(f"{c}: {x.phase_source.name} + {x.griffin_lim_iters} GL iterations" for c, x in codecs.items())
     )
 
     rows = []
-    for amount in args.postfilter:
-        codec.postfilter = amount
-        for bitrate in codec.bitrates:
-            rows.append(score_vqaudio_rung(codec, bitrate, utterances))
-            print(f"  done {rows[-1]['system']}", flush=True)
+    for choice, each in codecs.items():
+        for amount in args.postfilter:
+            each.postfilter = amount
+            for bitrate in each.bitrates:
+                rows.append(score_vqaudio_rung(each, bitrate, utterances, _phase_suffix(choice, args.phase[0])))
+                print(f"  done {rows[-1]['system']}", flush=True)
     if args.true_phase:
         codec.postfilter = DEFAULT_POSTFILTER
         for bitrate in codec.bitrates:
@@ -240,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(score_baseline(name, run, utterances))
         print(f"  done {name}", flush=True)
 
+    for by in ("per_corpus", "per_speaker"):
+        table = breakdown_table(rows, args.by_speaker, by)
+        if table:
+            print(f"\n{by.replace('_', ' ')} (PESQ-NB / STOI):\n{table}")
     print(
         finish_report(
             "codec",
@@ -248,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             args.json,
             data=str(args.data),
             split=args.split,
+            corpora=corpora,
             model=str(args.model) if args.model else f"shipped:{codec.model_id}",
             model_hash=codec.model_hash,
+            phase={c: {"source": x.phase_source.name, "iters": x.griffin_lim_iters} for c, x in codecs.items()},
             griffin_lim_iters=codec.griffin_lim_iters,
             postfilters=args.postfilter,
             threads=args.threads,

@@ -298,7 +298,8 @@ def test_any_flipped_byte_is_caught(vqa_file: tuple[bytes, VqaHeader, np.ndarray
 
 
 def _with_header(header_json: bytes, payload: bytes = b"") -> bytes:
-    preamble = struct.pack("<4sHIQ", MAGIC, FORMAT_VERSION, len(header_json), len(payload))
+    """A version-3 file (one payload) with this header and payload and both CRCs right."""
+    preamble = struct.pack("<4sHIQ", MAGIC, 3, len(header_json), len(payload))
     body = preamble + struct.pack("<I", zlib.crc32(preamble)) + header_json + payload
     return body + struct.pack("<I", zlib.crc32(body))
 

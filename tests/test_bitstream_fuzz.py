@@ -4,6 +4,10 @@ The adversarial cases rewrite a real file's header and recompute both CRCs the w
 header's own checks stand between the values and the decoder. The property-based part (hypothesis) feeds the
 codec random bytes, truncations, bit flips and valid-CRC files with edited header fields: each either decodes to
 audio of the length and rate the file states or raises BitstreamError, never another exception, and quickly.
+
+The header checks are the same in every version; the cases up to "version 4" use version-3 files (one payload).
+Version 4 (packets) is fuzzed through both decoders: the strict one (`Codec.decode`) and the lenient one that
+conceals lost packets (`decode_lossy`), with every CRC (the header's and each packet's) recomputed after an edit.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ import numpy as np
 import pytest
 import torch
 
-from vqaudio.bitstream import FORMAT_VERSION, MAGIC, BitstreamError, packed_size, read_vqa
+from vqaudio.bitstream import MAGIC, BitstreamError, VqaHeader, packed_size, read_vqa, write_vqa
 from vqaudio.bitstream.format import MAX_HEADER_BYTES, PREAMBLE_BYTES
+from vqaudio.bitstream.packets import MAX_PACKET_FRAMES, encode_packets
 from vqaudio.models import VQVAE, VQVAEConfig
 from vqaudio.pipelines import Codec
+from vqaudio.pipelines.codec_stream import StreamDecoder
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 # 8000 / 64 / 2 = 62.5 latent frames/s, 3 stages of 16 entries (4 bits)
@@ -46,7 +52,7 @@ def codec() -> Iterator[Codec]:
     torch.manual_seed(0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny decodes: threads only add overhead (and contention on a busy machine)
-    yield Codec(VQVAE(VQVAEConfig(**TINY)), griffin_lim_iters=2, model_id="tiny")
+    yield Codec(VQVAE(VQVAEConfig(**TINY)), griffin_lim_iters=2, model_id="tiny", packet_frames=None)  # version 3
     torch.set_num_threads(threads)
 
 
@@ -70,9 +76,9 @@ def split(data: bytes) -> tuple[dict[str, Any], bytes]:
 
 
 def build(header: dict[str, Any] | bytes, payload: bytes) -> bytes:
-    """A file with this header and payload and both CRCs right, as write_vqa makes them."""
+    """A version-3 file with this header and payload and both CRCs right, as write_vqa makes them."""
     text = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
-    preamble = struct.pack("<4sHIQ", MAGIC, FORMAT_VERSION, len(text), len(payload))
+    preamble = struct.pack("<4sHIQ", MAGIC, 3, len(text), len(payload))
     body = preamble + struct.pack("<I", zlib.crc32(preamble)) + text + payload
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -342,7 +348,7 @@ def test_fuzz_consistent_headers_decode_to_the_stated_length(
 ) -> None:
     """Well-formed headers of any rate, length, channels and stages over random codes: the decoder's own path."""
     header, _ = split(mono)
-    n_frames = max(0, codec._n_latents(codec._model_length(n_samples, rate)) + frames_off)  # the codec's own rule
+    n_frames = max(0, codec._n_latents(codec.model_length(n_samples, rate)) + frames_off)  # the codec's own rule
     assume(channels * n_frames < 10_000)  # a file of at most a few kB
     header.update(sr=rate, msr=8000, len=n_samples, ch=channels, st=stages, cb=[16] * stages, n=n_frames)
     header["hash"] = codec.model_hash
@@ -353,3 +359,216 @@ def test_fuzz_consistent_headers_decode_to_the_stated_length(
     if payload and seed % 2:
         payload[-1] &= 0xF0  # zero padding, as the writer leaves it (odd frame x stage counts end on half a byte)
     decode_or_refuse(codec, build(header, bytes(payload)))
+
+
+# ---------------------------------------------------------------- version 4: packets, strict and lenient
+
+
+def with_packets(codec: Codec, wave: np.ndarray, rate: int, packet_frames: int) -> bytes:
+    header, codes = read_vqa(codec.encode(wave, rate))
+    header.packet_frames = packet_frames
+    return write_vqa(header, codes)
+
+
+@pytest.fixture(scope="module")
+def mono4(codec: Codec) -> bytes:
+    """1.5 s in packets of 3 frames: the payload (32 packets) outweighs the header, so damage mostly hits packets."""
+    return with_packets(codec, (np.random.default_rng(3).standard_normal(12000) * 0.1).astype(np.float32), 8000, 3)
+
+
+@pytest.fixture(scope="module")
+def stereo4(codec: Codec) -> bytes:
+    wave = (np.random.default_rng(4).standard_normal((2, 16001)) * 0.1).astype(np.float32)
+    return with_packets(codec, wave, 16000, 8)
+
+
+def payload_start(data: bytes) -> int:
+    return PREAMBLE_BYTES + struct.unpack_from("<I", data, 6)[0] + 4
+
+
+def split4(data: bytes) -> tuple[dict[str, Any], np.ndarray]:
+    """A valid version-4 file's (header as stored, codes)."""
+    header_len = struct.unpack_from("<I", data, 6)[0]
+    return json.loads(data[PREAMBLE_BYTES : PREAMBLE_BYTES + header_len]), read_vqa(data)[1]
+
+
+def build4(header: dict[str, Any], payload: bytes | np.ndarray) -> bytes:
+    """A version-4 file with this header and every CRC right: the header's own, each packet's (`payload` given as
+    codes (C, n, k) is packed with the edited header's layout and seed) and the file's."""
+    text = json.dumps(header, separators=(",", ":")).encode()
+    data, codes = (payload, None) if isinstance(payload, bytes) else (b"", payload)
+    layout = None
+    if codes is not None:
+        try:
+            layout = VqaHeader.from_dict(header).layout()
+        except (BitstreamError, TypeError, ValueError, OverflowError):
+            data = bytes(min(len(text), 64))  # no layout to pack into: any bytes
+    size = layout.total_bytes if layout is not None else len(data)
+    preamble = struct.pack("<4sHIQ", MAGIC, 4, len(text), size)
+    head = preamble + struct.pack("<I", zlib.crc32(preamble)) + text
+    seed = zlib.crc32(head)
+    if layout is not None:
+        data = encode_packets(layout, codes, seed)
+    body = head + struct.pack("<I", seed) + data
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def lossy_or_refuse(codec: Codec, data: bytes) -> None:
+    """The property for the lenient decoder too: audio of the file's stated rate, channels and length (lost packets
+    concealed), or BitstreamError; and soon."""
+    start = time.perf_counter()
+    decoder = StreamDecoder(codec, chunk_latents=codec.chunk_latents)
+    try:
+        out = np.concatenate(decoder.feed(data) + decoder.close(), axis=-1)
+    except BitstreamError:
+        event("lenient: refused")
+    else:
+        event("lenient: decoded" + (", concealed" if decoder.report.frames else ""))
+        header = decoder.header
+        assert header is not None
+        assert out.shape == (header.n_channels, header.n_samples)
+        assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert time.perf_counter() - start < SECONDS_PER_CASE
+
+
+def both_or_refuse(codec: Codec, data: bytes) -> None:
+    decode_or_refuse(codec, data)
+    lossy_or_refuse(codec, data)
+
+
+def test_version_4_fixtures_round_trip(codec: Codec, mono4: bytes, stereo4: bytes) -> None:
+    for data in (mono4, stereo4):
+        header, codes = split4(data)
+        assert build4(header, codes) == data  # build4 writes what write_vqa writes
+        np.testing.assert_array_equal(codec.decode(data)[0], codec.decode(write_vqa(*read_vqa(data)))[0])
+
+
+def test_hostile_packet_sizes_are_refused(codec: Codec, mono4: bytes) -> None:
+    header, codes = split4(mono4)
+    for bad in (0, -3, MAX_PACKET_FRAMES + 1, 2**40, 1.5, True, "3", None, [3]):
+        data = build4({**header, "pf": bad}, codes)
+        with pytest.raises(BitstreamError, match=r"packet_frames|packet size"):
+            codec.decode(data)
+        with pytest.raises(BitstreamError, match=r"packet_frames|packet size"):
+            StreamDecoder(codec).feed(data)
+
+
+@FUZZ
+@given(data=st.binary(max_size=400), version=st.sampled_from([3, 4]))
+def test_fuzz_random_bytes_after_a_valid_preamble(codec: Codec, data: bytes, version: int) -> None:
+    """Anything behind a preamble that checks out (its length fields from the random bytes' size)."""
+    split_at = len(data) // 3
+    preamble = struct.pack("<4sHIQ", MAGIC, version, split_at, max(0, len(data) - split_at - 8))
+    both_or_refuse(codec, preamble + struct.pack("<I", zlib.crc32(preamble)) + data)
+
+
+@FUZZ
+@given(
+    which=st.booleans(),
+    in_payload=st.booleans(),
+    cut=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+)
+def test_fuzz_version_4_truncations(
+    codec: Codec, mono4: bytes, stereo4: bytes, which: bool, in_payload: bool, cut: float
+) -> None:
+    """Cut anywhere, or (half the cases) inside the packets."""
+    data = stereo4 if which else mono4
+    start = payload_start(data) if in_payload else 0
+    data = data[: start + int(cut * (len(data) - start))]
+    with pytest.raises(BitstreamError):
+        codec.decode(data)
+    lossy_or_refuse(codec, data)  # at least half of the packets: decoded, the rest concealed; else refused
+
+
+@FUZZ
+@given(which=st.booleans(), draw=st.data())
+def test_fuzz_version_4_bit_flips(codec: Codec, mono4: bytes, stereo4: bytes, which: bool, draw: st.DataObject) -> None:
+    """Flips anywhere, or (mostly) inside the packets."""
+    data = bytearray(stereo4 if which else mono4)
+    first = 8 * payload_start(bytes(data)) if draw.draw(st.integers(0, 3)) else 0
+    bits = st.integers(min_value=first, max_value=8 * len(data) - 1)
+    for bit in draw.draw(st.lists(bits, min_size=1, max_size=4, unique=True)):
+        data[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(BitstreamError):
+        codec.decode(bytes(data))
+    lossy_or_refuse(codec, bytes(data))
+
+
+PACKET_EDITS: dict[str, st.SearchStrategy] = {
+    **NEAR_VALID,
+    "pf": st.integers(min_value=-1, max_value=12) | st.sampled_from([MAX_PACKET_FRAMES, MAX_PACKET_FRAMES + 1, 2**40]),
+}
+
+
+@FUZZ
+@given(
+    which=st.booleans(),
+    keys=st.lists(st.sampled_from(sorted(PACKET_EDITS)), min_size=1, max_size=4, unique=True),
+    draw=st.data(),
+    payload=st.sampled_from(["repack", "random"]),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_fuzz_version_4_header_edits(
+    codec: Codec,
+    mono4: bytes,
+    stereo4: bytes,
+    which: bool,
+    keys: list[str],
+    draw: st.DataObject,
+    payload: str,
+    seed: int,
+) -> None:
+    """Edited fields behind valid CRCs (the header's and every packet's): codes repacked to the edited layout, or
+    random packet bytes (which mostly fail their checks: concealed, or refused when strict)."""
+    header, _ = split4(stereo4 if which else mono4)
+    for key in keys:
+        header[key] = draw.draw(PACKET_EDITS[key] if draw.draw(st.integers(0, 4)) else WILD)
+    header = {k: v for k, v in header.items() if v is not None}
+    if "hash" not in keys:
+        header["hash"] = codec.model_hash
+    rng = np.random.default_rng(seed)
+    body: bytes | np.ndarray
+    try:
+        parsed = VqaHeader.from_dict(header)
+        shape = (parsed.n_channels, parsed.n_frames, parsed.stages_used)
+        assume(parsed.n_channels * parsed.n_frames < 10_000)
+        if payload == "repack":
+            body = rng.integers(0, 2 ** np.asarray(parsed.bits_per_stage), size=shape)
+        else:
+            body = rng.bytes(min(parsed.layout().total_bytes, 1 << 16))
+    except (BitstreamError, TypeError, ValueError, OverflowError):
+        body = rng.bytes(int(rng.integers(0, 200)))
+    both_or_refuse(codec, build4(header, body))
+
+
+@FUZZ
+@given(
+    rate=st.sampled_from([1000, 8000, 16000, 44100]),
+    n_samples=st.integers(min_value=1, max_value=1200),
+    channels=st.integers(min_value=1, max_value=3),
+    stages=st.integers(min_value=1, max_value=3),
+    packet_frames=st.integers(min_value=1, max_value=20),
+    lost=st.floats(min_value=0.0, max_value=1.0),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_fuzz_version_4_consistent_files_with_lost_packets_decode_to_the_stated_length(
+    codec: Codec,
+    rate: int,
+    n_samples: int,
+    channels: int,
+    stages: int,
+    packet_frames: int,
+    lost: float,
+    seed: int,
+) -> None:
+    """Well-formed version-4 files of any length, channels, stages and packet size over random codes, with a share
+    of their packets damaged: the lenient decoder's own path."""
+    from vqaudio.bitstream.stream import damage_packets, loss_mask
+
+    n_frames = codec._n_latents(codec.model_length(n_samples, rate))
+    header = VqaHeader(model_id="tiny", model_hash=codec.model_hash, sample_rate=rate, model_sample_rate=8000,
+                       n_samples=n_samples, n_channels=channels, frame_rate=62.5, n_frames=n_frames,
+                       stages_used=stages, codebook_sizes=[16] * stages, packet_frames=packet_frames)  # fmt: skip
+    codes = np.random.default_rng(seed).integers(0, 16, size=(channels, n_frames, stages))
+    data = damage_packets(write_vqa(header, codes), loss_mask(header.layout().n_packets, lost, seed))
+    lossy_or_refuse(codec, data)

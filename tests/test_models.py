@@ -254,7 +254,7 @@ def test_configs_round_trip_through_plain_dicts_and_yaml() -> None:
     with pytest.raises(ValueError, match="quantizer_options"):
         build_model("vqvae", {**TINY, "quantizer_options": {"no_such_option": 1}})
     assert isinstance(build_model("vae", VAEConfig(**TINY)), VAE)
-    assert set(MODEL_TYPES) == {"vqvae", "vae", "envelope-vqvae", "vqunet", "dual-vae"}
+    assert set(MODEL_TYPES) == {"vqvae", "vae", "envelope-vqvae", "vqunet", "dual-vae", "phase-net"}
 
 
 def test_default_model_size_and_real_time_factor() -> None:
@@ -325,7 +325,7 @@ def test_load_errors_say_what_is_wrong(tmp_path) -> None:
     unknown = tmp_path / "unknown.safetensors"
     header = {"format": "vqaudio", "model_type": "gan", "config": "{}"}
     save_file({"w": torch.zeros(2)}, str(unknown), metadata=header)
-    known = r"known: \['dual-vae', 'envelope-vqvae', 'vae', 'vqunet', 'vqvae'\]"
+    known = r"known: \['dual-vae', 'envelope-vqvae', 'phase-net', 'vae', 'vqunet', 'vqvae'\]"
     with pytest.raises(ValueError, match=r"type 'gan'.*" + known):
         load_model(unknown)
     good = save_model(make("vae"), tmp_path / "good.safetensors")

@@ -25,6 +25,10 @@ POSTFILTER_HELP = (
     "decoder postfilter: how much to sharpen formants and harmonics of the decoded spectrum (0 = off; default 0.15)"
 )
 DEVICE_HELP = "torch device to run the model on: cpu (default), cuda, cuda:N or mps"
+PACKET_HELP = (
+    "latent frames per packet, each with its own CRC-8 so a damaged one is concealed rather than failing the file "
+    "(default 8: 128 ms, 62.5 bit/s; 0: no packets, the smallest file, format version 3)"
+)
 THREADS_HELP = (
     "CPU threads torch may use (default 1, for the same speed on a shared or busy machine and several jobs side by "
     "side; give the number of cores for one job alone on the machine; 0 = torch's own default)"
@@ -45,6 +49,7 @@ TRAIN_EXTRA = ("lightning", "tensorboard")
 EVAL_EXTRA = ("pesq", "pystoi")
 
 if TYPE_CHECKING:
+    from vqaudio.audio.io import AudioInfo
     from vqaudio.pipelines import Codec, Pipeline
 
 log = logging.getLogger("vqaudio.cli")
@@ -177,6 +182,30 @@ def _threads(text: str) -> int:
     return _whole_number(text, 0, "threads")
 
 
+def _packet_frames(text: str) -> int:
+    """argparse type of --packet-frames: 0 (no packets) .. MAX_PACKET_FRAMES."""
+    from vqaudio.bitstream.packets import MAX_PACKET_FRAMES
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of latent frames, got {text!r}") from None
+    if not 0 <= value <= MAX_PACKET_FRAMES:
+        raise argparse.ArgumentTypeError(f"expected 0..{MAX_PACKET_FRAMES} latent frames a packet, got {value}")
+    return value
+
+
+def _percent(text: str) -> float:
+    """argparse type of --packet-loss: a percentage in 0..100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise argparse.ArgumentTypeError(f"expected a percentage in 0..100, got {value:g}")
+    return value
+
+
 def _model_setup(args: argparse.Namespace) -> str:
     """Before any model is loaded: torch's CPU threads from --threads, then the checked --device."""
     threads = getattr(args, "threads", 0)
@@ -250,10 +279,30 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    """A run folder, a benchmark JSON or --compare RUN_A RUN_B: which one is told by the arguments, then the path."""
+    target = args.target
+    if args.compare and target is not None:
+        raise ValueError(f"give {target} or --compare RUN_A RUN_B, not both")
+    if not args.compare and target is None:
+        raise ValueError("nothing to report on: give a run folder, a benchmark .json, or --compare RUN_A RUN_B")
+    if target is not None and not target.is_dir() and target.suffix.lower() != ".json":
+        if target.exists():
+            raise ValueError(f"{target} is neither a run folder nor a benchmark .json report")
+        raise FileNotFoundError(f"no such run folder: {target}")
     _require("eval", ("matplotlib",), "vqaudio report")
-    from vqaudio.report import write_run_report
+    if args.compare:
+        from vqaudio.report.compare import compare_runs
 
-    print(f"wrote {write_run_report(args.run_dir)}")
+        page = compare_runs(*args.compare, out=args.out)
+    elif target.suffix.lower() == ".json" and not target.is_dir():
+        from vqaudio.report.benchmarks import write_benchmark_report
+
+        page = write_benchmark_report(target, args.out)
+    else:
+        from vqaudio.report import write_run_report
+
+        page = write_run_report(target, None if args.out is None else args.out / "report.html", args.examples)
+    print(f"wrote {page}")
     return 0
 
 
@@ -264,6 +313,8 @@ def _codec_for(args: argparse.Namespace, device: str) -> Codec:
     options: dict[str, object] = {"device": device}
     if getattr(args, "postfilter", None) is not None:
         options["postfilter"] = args.postfilter
+    if getattr(args, "packet_frames", None) is not None:
+        options["packet_frames"] = args.packet_frames or None  # 0: one payload (format version 3)
     codec = Codec.from_checkpoint(args.model, **options) if args.model else Codec.default(**options)
     log.info("model: %s (ladder: %s bit/s)", codec.model_id, ", ".join(f"{r:g}" for r in codec.bitrates))
     if getattr(args, "bitrate", None) is not None:
@@ -425,14 +476,29 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         files = _folder_inputs(args, (VQA,), "no .vqa files (make them with `vqaudio encode`)")
         codec = _codec_for(args, device)
         plan = {path: [(args.output / path.relative_to(args.input)).with_suffix(".wav")] for path in files}
-        return _run_folder(args, plan, lambda path, outs: codec.decode_to_file(path, outs[0]), ".wav files")
+        return _run_folder(args, plan, lambda path, outs: _decode_one(args, codec, path, outs[0]), ".wav files")
     _single_input(args, ".vqa file or folder")
     check_output_file(args.input, args.output)
     codec = _codec_for(args, device)
     refuse_existing([args.output], args.force)
-    info = codec.decode_to_file(args.input, args.output)  # written a block at a time
+    info = _decode_one(args, codec, args.input, args.output)  # written a block at a time
     print(f"wrote {args.output} ({info.duration_s:.2f} s at {info.sample_rate} Hz)")
     return 0
+
+
+def _decode_one(args: argparse.Namespace, codec: Codec, path: Path, output: Path) -> AudioInfo:
+    """Decode one .vqa file: --strict refuses a damaged one (as before); else its lost packets are concealed, with a
+    warning naming the time ranges; --stream decodes a packet at a time (bounded latency)."""
+    if args.strict and not args.stream:
+        return codec.decode_to_file(path, output)
+    from vqaudio.pipelines.codec_stream import decode_file_lossy
+
+    info, report, decoder = decode_file_lossy(codec, path, output, strict=args.strict, stream=args.stream)
+    if args.stream and decoder.header is not None and decoder.header.packet_frames:
+        log.info("%s: decoded a packet at a time: %s", path, decoder.latency.describe())
+    if report:
+        log.warning("%s: %s", path, report.describe())
+    return info
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
@@ -486,6 +552,19 @@ def _cmd_separate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lose_packets(data: bytes, percent: float, seed: int) -> bytes:
+    """The .vqa bytes with `percent` % of their packets lost at random (each one's check made to fail), seeded."""
+    from vqaudio.bitstream import read_vqa
+    from vqaudio.bitstream.stream import damage_packets, loss_mask
+
+    header, _ = read_vqa(data)
+    if header.packet_frames is None:
+        raise ValueError("--packet-loss needs a file with packets: give --packet-frames N (N > 0)")
+    lost = loss_mask(header.layout().n_packets, percent / 100.0, seed)
+    log.info("simulated loss: %d of %d packets (%g %%, seed %d)", lost.sum(), lost.size, percent, seed)
+    return damage_packets(data, lost)
+
+
 def _cmd_codec(args: argparse.Namespace) -> int:
     if args.score:
         _require("eval", EVAL_EXTRA, "vqaudio codec --score (PESQ, STOI)")
@@ -499,17 +578,26 @@ def _cmd_codec(args: argparse.Namespace) -> int:
     codec = _codec_for(args, device)
     refuse_existing([args.output], args.force)
     data = codec.encode_file(args.input, bitrate=args.bitrate)  # the audio in blocks; the .vqa bytes in memory
+    from vqaudio.pipelines.codec_stream import decode_file_lossy, decode_lossy
+
+    described = _describe(data)
+    if args.packet_loss:
+        data = _lose_packets(data, args.packet_loss, args.loss_seed)
     if not args.score:
-        codec.decode_to_file(data, args.output)
-        print(f"wrote {args.output}: {_describe(data)}")
+        _, report, _ = decode_file_lossy(codec, data, args.output)  # what Codec.decode_to_file gives, intact
+        if report:
+            log.warning("%s: %s", args.input, report.describe())
+        print(f"wrote {args.output}: {described}")
         return 0
     from vqaudio.audio.io import load, save, to_mono
     from vqaudio.metrics import pesq, stoi
 
     wave, sr = load(args.input, mono=False)  # scores compare whole signals: --score holds both in memory
-    out, _ = codec.decode(data, source=str(args.input))
+    out, _, report = decode_lossy(codec, data, source=str(args.input))
+    if report:
+        log.warning("%s: %s", args.input, report.describe())
     save(args.output, out, sr)
-    print(f"wrote {args.output}: {_describe(data)}")
+    print(f"wrote {args.output}: {described}")
     ref = to_mono(wave) if wave.ndim == 2 else wave
     deg = to_mono(out) if out.ndim == 2 else out
     print(f"PESQ-NB {pesq(ref, deg, sr, mode='nb'):.3f}  STOI {stoi(ref, deg, sr):.3f}")
@@ -634,14 +722,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "report",
-        "an HTML page about a training run: recipe, best weights, loss, learning rate, codebook",
-        "Write RUN_DIR/report.html about a run folder made by `vqaudio train`: its name, model type, task,\n"
-        "recipe and best weights' metadata, with pictures drawn from its CSV logs (loss per term, learning rate\n"
-        "and, for VQ models, codebook usage and perplexity) in RUN_DIR/report/. The page links them by relative\n"
-        "path: it opens from disk, no server. Both are rewritten on each run (needs pip install 'vqaudio[eval]').\n\n"
-        "example: vqaudio report runs/reconstruct-vqvae-8k",
+        "HTML pages with pictures: a training run, two runs compared, or a benchmark's JSON",
+        "Write an HTML page with its pictures (PNGs beside it, linked by relative path: it opens from disk, no\n"
+        "server; pages and pictures are rewritten on each run; needs pip install 'vqaudio[eval]'). Three kinds:\n\n"
+        "  RUN_DIR                a run folder made by `vqaudio train`: RUN_DIR/report.html, pictures in\n"
+        "                         RUN_DIR/report/: name, model type, task, recipe and best weights' metadata, loss\n"
+        "                         per term, learning rate and, for VQ models, codebook usage and perplexity;\n"
+        "                         the model on the recipe's validation data: its latent space (PCA histograms,\n"
+        "                         codebook on top, one panel per VQ stage), --examples spectrograms with clips\n"
+        "                         to play (input, output, reference) and, for the envelope codec, its rate-K\n"
+        "                         vectors frame by frame (a note says why where the data folders are not there).\n"
+        "  --compare RUN_A RUN_B  two run folders side by side: final and best validation figures in one table,\n"
+        "                         both loss curves on the same axes, the recipe and model config settings that\n"
+        "                         differ. Written to ./compare-A-vs-B/index.html.\n"
+        "  BENCHMARK.json         a benchmark's JSON (benchmarks/*.py --json): its rows as a table and, by the\n"
+        "                         benchmark's name, plots: codec (PESQ-NB and STOI against bit/s, Codec 2 and Opus\n"
+        "                         on the same axes), denoise (PESQ, STOI, SI-SDR against input SNR, every\n"
+        "                         baseline), separate (NSDR per clip as boxes, the oracle and published GNSDR\n"
+        "                         as markers), quantize (speed and memory against codebook size); any other:\n"
+        "                         the table alone. Written to <stem>-report/index.html beside the JSON.\n\n"
+        "-o/--out FOLDER puts the page and its pictures in FOLDER instead (for a run: FOLDER/report.html).\n\n"
+        "examples: vqaudio report runs/reconstruct-vqvae-8k\n"
+        "          vqaudio report --compare runs/denoise-16k runs/denoise-16k-long\n"
+        "          vqaudio report benchmarks/results/codec.json -o /tmp/codec-page",
     )
-    p.add_argument("run_dir", type=Path, help="run folder made by vqaudio train (holds logs/ and best.safetensors)")
+    p.add_argument(
+        "target",
+        type=Path,
+        nargs="?",
+        metavar="RUN_DIR|BENCHMARK.json",
+        help="run folder made by vqaudio train (holds logs/), or a benchmark's JSON report",
+    )
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("RUN_A", "RUN_B"),
+        help="compare two run folders on one page (instead of RUN_DIR)",
+    )
+    p.add_argument(
+        "-o", "--out", type=Path, metavar="FOLDER", help="folder for the page and its pictures (default: see above)"
+    )
+    p.add_argument(
+        "--examples", type=int, default=3, metavar="N", help="validation examples to play on a run's page (default 3)"
+    )
     p.set_defaults(func=_cmd_report)
 
     p = command(
@@ -659,6 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output .vqa file (or folder)")
     p.add_argument("--bitrate", type=float, help="target bit/s: the largest rung at or below it (default: top)")
     p.add_argument("--model", type=Path, help="codec weights (default: shipped codec-8k, else reconstruct-vqvae-8k)")
+    p.add_argument("--packet-frames", type=_packet_frames, metavar="N", help=PACKET_HELP)
     _add_model_options(p)
     _add_jobs(p)
     p.set_defaults(func=_cmd_encode)
@@ -669,7 +794,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Decode .vqa files to audio at the rate, channel count and length of the original. A folder in gives a\n"
         "folder out: every .vqa file under it, recursively, to the same relative path with a .wav suffix; files\n"
         "that fail are listed at the end (exit status 1). Files must be decoded with the weights they were encoded\n"
-        f"with (checked by hash).\n{AUDIO_OUT_NOTE}\n\n"
+        "with (checked by hash). A version-4 file (packets) that is damaged or cut short is still decoded: its lost\n"
+        "packets are concealed and a warning names the time ranges (--strict refuses it instead).\n"
+        f"{AUDIO_OUT_NOTE}\n\n"
         "examples: vqaudio decode talk.vqa -o out.wav\n"
         "          vqaudio decode coded/ -o decoded/",
     )
@@ -677,6 +804,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (or folder)")
     p.add_argument("--model", type=Path, help="the weights the file was encoded with (default: as encode)")
     p.add_argument("--postfilter", type=float, help=POSTFILTER_HELP)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a damaged or truncated file (exit 2) instead of concealing its lost packets",
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="decode a packet at a time, as a live stream would be (bounded latency: logged; the output differs "
+        "slightly: Griffin-Lim runs on shorter chunks)",
+    )
     _add_model_options(p)
     _add_jobs(p)
     p.set_defaults(func=_cmd_decode)
@@ -693,6 +831,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="decoded audio file")
     p.add_argument("--bitrate", type=float, help="target bit/s (default: top rung)")
     p.add_argument("--model", type=Path, help="codec weights (default: as encode)")
+    p.add_argument("--packet-frames", type=_packet_frames, metavar="N", help=PACKET_HELP)
+    p.add_argument(
+        "--packet-loss",
+        type=_percent,
+        default=0.0,
+        metavar="PCT",
+        help="lose this percentage of the packets at random before decoding (concealed; to hear and score it)",
+    )
+    p.add_argument("--loss-seed", type=int, default=0, metavar="N", help="seed of --packet-loss's draw (default 0)")
     p.add_argument(
         "--score",
         action="store_true",

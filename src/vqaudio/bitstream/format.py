@@ -4,11 +4,16 @@ Layout (all integers little-endian):
 
     offset  size  field
     0       4     magic b"VQA\\x00"
-    4       2     format version (uint16), currently 3 (versions 1 and 2, without gains, still read)
+    4       2     format version (uint16), currently 4 (versions 1..3 still read)
     6       4     header length H (uint32)
     10      8     payload length P (uint64)
     18      4     CRC32 of bytes 0..17 (the preamble)
     22      H     header: UTF-8 JSON object with short keys (VqaHeader.to_wire(); WIRE_KEYS names them)
+  version 4 (packets: a header with packet_frames):
+    22+H    4     CRC32 of bytes 0..22+H-1 (preamble and header: trusted whatever happens to the payload)
+    26+H    P     payload: packets of packet_frames latent frames, each with its own CRC-8 (packets.py)
+    26+H+P  4     CRC32 of every byte before it
+  versions 1..3 (a header without packet_frames):
     22+H    P     payload: bit-packed indices (bitpack.pack_bits), channel-major then frame then stage
     22+H+P  4     CRC32 of every byte before it
 
@@ -19,11 +24,19 @@ guessing. Codes are (n_channels, n_frames, n_stages); mono files hold one channe
 Version 3 added `gain_db` ("g"): the gain, per channel, the encoder applied before its model (models trained at
 one input level scale every input to it); the decoder divides it back out. Absent (and in older files): 0 dB.
 
+Version 4 cuts the payload into packets (`packet_frames`, "pf"; see packets.py for the sizes and their cost), so a
+damaged or missing packet can be found and concealed while the rest decodes (bitstream.stream reads such files
+leniently, and as they arrive). It costs a byte per packet (62.5 bit/s at codec-8k's 128 ms packets), the header's
+own CRC32 (4 bytes, so the header is trusted whatever happens to the packets) and "pf" in the JSON (7 bytes).
+`read_vqa` stays strict: any damage, in any version, refuses the file. The layout a file gets follows its header:
+packet_frames None writes version 3 (one payload, the smallest file, nothing a decoder could conceal).
+
 Why bounds: a decoder trusts the header to size its work, so every field is bounded before use (a reader is
 given hostile files too): the JSON at most MAX_HEADER_BYTES and MAX_HEADER_DEPTH levels deep, sample rates in
 MIN_SAMPLE_RATE..MAX_SAMPLE_RATE, at most MAX_CHANNELS channels, gains within +-MAX_GAIN_DB, every frame at
 least one bit (so the payload's size bounds the frame count) and a length that implies no more frames than the
-file holds (so it bounds the decoded length too). A decoder then checks the rest against its model.
+file holds (so it bounds the decoded length too), and packets of 1..MAX_PACKET_FRAMES frames. A decoder then checks
+the rest against its model.
 
 Why short keys: the header is paid for in every file. With the long field names it cost about 300 bytes, 600 bit/s
 on a 4 s utterance, half the payload of a 1200 bit/s rung; short keys, and leaving out what can be derived
@@ -45,6 +58,7 @@ import numpy as np
 
 from vqaudio import __version__
 from vqaudio.bitstream.bitpack import BitstreamError, bits_for_codebook, pack_bits, packed_size, unpack_bits
+from vqaudio.bitstream.packets import MAX_PACKET_FRAMES, PacketLayout, decode_packets, encode_packets
 
 __all__ = [
     "FORMAT_VERSION",
@@ -55,21 +69,28 @@ __all__ = [
     "MAX_HEADER_DEPTH",
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
+    "PACKET_VERSION",
     "PREAMBLE_BYTES",
+    "Preamble",
     "VqaHeader",
+    "check_model_hash",
+    "header_from_bytes",
     "load_vqa",
+    "read_preamble",
     "read_vqa",
     "save_vqa",
     "write_vqa",
 ]
 
 MAGIC = b"VQA\x00"
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # the newest: written for headers with packets; version 3 for one without
+READABLE_VERSIONS = (1, 2, 3, 4)
+PACKET_VERSION = 4  # the first version with packets
 _PREAMBLE = struct.Struct("<4sHIQ")  # magic, version, header length, payload length
 _CRC = struct.Struct("<I")
 PREAMBLE_BYTES = _PREAMBLE.size + _CRC.size  # 22
-_OVERHEAD = PREAMBLE_BYTES + _CRC.size  # bytes besides the JSON and the payload: 26
+_OVERHEAD = PREAMBLE_BYTES + _CRC.size  # bytes besides the JSON and the payload, versions 1..3: 26
+_OVERHEAD_V4 = _OVERHEAD + _CRC.size  # and the header's own CRC32: 30
 
 # What a header may hold (see "Why bounds" above); vqaudio writes headers of ~140 bytes, 2 levels deep.
 MAX_HEADER_BYTES = 1 << 16
@@ -100,6 +121,7 @@ WIRE_KEYS = {
     "encoder_version": "v",
     "extra": "x",
     "gain_db": "g",
+    "packet_frames": "pf",
 }
 _FIELD_OF_KEY = {short: name for name, short in WIRE_KEYS.items()}
 
@@ -112,7 +134,8 @@ class VqaHeader:
     bits_per_stage is derived from them (ceil(log2 K)) and may be omitted. frame_rate is frames per second
     of model audio; n_samples and sample_rate describe the original input, so decode restores its length.
     `extra` holds any further JSON-serialisable metadata the caller wants to carry. gain_db (one per channel, or
-    None for none) is the gain in dB the encoder applied before its model; the decoder removes it.
+    None for none) is the gain in dB the encoder applied before its model; the decoder removes it. packet_frames:
+    latent frames per packet (a version-4 file), or None for one payload (the version-3 layout).
     """
 
     model_id: str
@@ -129,6 +152,7 @@ class VqaHeader:
     extra: dict[str, Any] = field(default_factory=dict)
     encoder_version: str = __version__
     gain_db: list[float] | None = None
+    packet_frames: int | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -199,6 +223,30 @@ class VqaHeader:
                     f"({self.n_channels}), got {_short(gains)}"
                 )
             self.gain_db = [float(g) for g in gains]
+        if self.packet_frames is not None:
+            value = self.packet_frames
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise BitstreamError(f"header field 'packet_frames' must be an integer, got {_short(value)}")
+            if not 1 <= value <= MAX_PACKET_FRAMES:
+                raise BitstreamError(f"header field 'packet_frames' must be in 1..{MAX_PACKET_FRAMES}, got {value}")
+            self.packet_frames = int(value)
+
+    @property
+    def version(self) -> int:
+        """The format version this header is written in: 4 with packets, 3 without."""
+        return PACKET_VERSION if self.packet_frames is not None else 3
+
+    def layout(self) -> PacketLayout:
+        """Where each packet lies (a header with packet_frames only)."""
+        if self.packet_frames is None:
+            raise BitstreamError("this header has no packets (a version-3 layout: one payload)")
+        return PacketLayout(
+            self.n_channels,
+            self.n_frames,
+            self.packet_frames,
+            tuple(self.bits_per_stage or []),
+            tuple(self.codebook_sizes),
+        )
 
     def gains_db(self) -> list[float]:
         """The encoder's gain for each channel (0 dB where the file records none)."""
@@ -211,14 +259,20 @@ class VqaHeader:
         return packed_size(self.n_channels * self.n_frames, self.bits_per_stage or [])
 
     @property
+    def stored_payload_bytes(self) -> int:
+        """Bytes of the payload as stored (the preamble's P): the packed indices, or every packet with its CRC-8."""
+        return self.payload_bytes if self.packet_frames is None else self.layout().total_bytes
+
+    @property
     def header_bytes(self) -> int:
-        """Every byte of the file that is not payload: preamble, JSON header and both CRCs."""
-        return _OVERHEAD + len(self._json())
+        """Every byte of the file that is not packed indices: preamble, JSON header, the CRCs (the packets' too)."""
+        return self.total_bytes - self.payload_bytes
 
     @property
     def total_bytes(self) -> int:
         """Size of the .vqa file this header describes."""
-        return self.header_bytes + self.payload_bytes
+        fixed = _OVERHEAD if self.packet_frames is None else _OVERHEAD_V4
+        return fixed + len(self._json()) + self.stored_payload_bytes
 
     @property
     def duration_s(self) -> float:
@@ -243,6 +297,8 @@ class VqaHeader:
             del data["extra"]
         if data["gain_db"] is None:
             del data["gain_db"]
+        if data["packet_frames"] is None:
+            del data["packet_frames"]
         return {WIRE_KEYS[name]: value for name, value in data.items()}
 
     @classmethod
@@ -330,7 +386,8 @@ def _as_3d(codes: np.ndarray, header: VqaHeader) -> np.ndarray:
 
 
 def write_vqa(header: VqaHeader, codes: np.ndarray) -> bytes:
-    """Serialise header + codes (n_channels, n_frames, stages_used) — or (n_frames, stages_used) for mono."""
+    """Serialise header + codes (n_channels, n_frames, stages_used) — or (n_frames, stages_used) for mono — in the
+    header's layout: version 4 (packets) when it has packet_frames, else version 3 (one payload)."""
     header.validate()
     codes = _as_3d(codes, header)
     if codes.size and np.issubdtype(codes.dtype, np.integer):
@@ -340,39 +397,66 @@ def write_vqa(header: VqaHeader, codes: np.ndarray) -> bytes:
             raise BitstreamError(
                 f"codes of stage {bad} fall outside its codebook of {header.codebook_sizes[bad]} entries"
             )
-    payload = pack_bits(codes.reshape(-1, header.stages_used), header.bits_per_stage or [])
     text = header._json()
     if len(text) > MAX_HEADER_BYTES or _depth(header.to_wire()) > MAX_HEADER_DEPTH:  # what read_vqa refuses
         raise BitstreamError(
             f"header of {len(text)} bytes, nested {_depth(header.to_wire())} deep, is beyond what a reader accepts "
             f"({MAX_HEADER_BYTES} bytes, {MAX_HEADER_DEPTH} levels): carry less in 'extra'"
         )
-    preamble = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(text), len(payload))
-    body = b"".join([preamble, _CRC.pack(zlib.crc32(preamble)), text, payload])
+    preamble = _PREAMBLE.pack(MAGIC, header.version, len(text), header.stored_payload_bytes)
+    head = b"".join([preamble, _CRC.pack(zlib.crc32(preamble)), text])
+    if header.packet_frames is None:
+        body = head + pack_bits(codes.reshape(-1, header.stages_used), header.bits_per_stage or [])
+    else:
+        head_crc = zlib.crc32(head)  # also seeds every packet's CRC-8: a packet is bound to its file
+        body = head + _CRC.pack(head_crc) + encode_packets(header.layout(), codes, seed=head_crc)
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def _region(offset: int, header_len: int) -> str:
-    if offset < PREAMBLE_BYTES:
-        return "preamble"
-    if offset < PREAMBLE_BYTES + header_len:
-        return "JSON header"
-    return "payload"
+@dataclass(frozen=True)
+class Preamble:
+    """A file's first PREAMBLE_BYTES, checked: its version and the sizes of its header and payload."""
+
+    version: int
+    header_len: int
+    payload_len: int
+
+    @property
+    def header_end(self) -> int:
+        """Where the JSON header ends."""
+        return PREAMBLE_BYTES + self.header_len
+
+    @property
+    def payload_start(self) -> int:
+        """Where the payload starts (after the header's own CRC32 in version 4)."""
+        return self.header_end + (_CRC.size if self.version >= PACKET_VERSION else 0)
+
+    @property
+    def total_bytes(self) -> int:
+        """The size of the whole file, final CRC32 included."""
+        return self.payload_start + self.payload_len + _CRC.size
+
+    def region(self, offset: int) -> str:
+        """Which part of the file byte `offset` lies in (for messages about truncation)."""
+        if offset < PREAMBLE_BYTES:
+            return "preamble"
+        if offset < self.header_end:
+            return "JSON header"
+        if offset < self.payload_start:
+            return "header CRC"
+        return "payload" if offset < self.payload_start + self.payload_len else "final CRC"
 
 
-def read_vqa(
-    data: bytes | bytearray | memoryview, expected_model_hash: str | None = None, source: str = "input"
-) -> tuple[VqaHeader, np.ndarray]:
-    """Parse a .vqa file: (header, int64 codes of shape (n_channels, n_frames, stages_used)).
-
-    Checks, in order: magic, preamble checksum, version, length (truncation / trailing bytes), CRC, header,
-    and finally that `expected_model_hash` (if given) matches the model that made the file.
-    Every failure raises BitstreamError naming `source`.
-    """
+def _as_view(data: bytes | bytearray | memoryview, source: str) -> memoryview:
     try:
-        view = memoryview(data).cast("B")
+        return memoryview(data).cast("B")
     except TypeError:
         raise BitstreamError(f"{source}: expected the bytes of a .vqa file, got {type(data).__name__}") from None
+
+
+def read_preamble(view: memoryview, source: str = "input") -> Preamble:
+    """Check a file's first bytes (at least PREAMBLE_BYTES of them, else it is truncated): magic, the preamble's CRC,
+    a readable version and a header within MAX_HEADER_BYTES. Raises BitstreamError naming `source`."""
     n = len(view)
     if n < len(MAGIC):
         if n and bytes(view) == MAGIC[:n]:
@@ -401,41 +485,87 @@ def read_vqa(
             f"{source}: .vqa header claims {header_len} bytes, more than the {MAX_HEADER_BYTES} a header may have "
             "(vqaudio writes about 140): the file is corrupt or not from vqaudio"
         )
-    expected = _OVERHEAD + header_len + payload_len
-    if n < expected:
-        where = _region(n, header_len) if n < expected - _CRC.size else "final CRC"
+    return Preamble(version, header_len, payload_len)
+
+
+def header_from_bytes(text: bytes, preamble: Preamble, source: str = "input") -> VqaHeader:
+    """The JSON header (checked, bounded) of a file with this preamble; its layout must match the version and the
+    payload's length."""
+    parsed = _parse_header(text, source)
+    try:
+        header = VqaHeader.from_dict(parsed)
+    except BitstreamError as error:
+        raise BitstreamError(f"{source}: invalid .vqa header: {error}") from error
+    if header.version != max(3, preamble.version):
+        has = "packets" if header.packet_frames is not None else "no packet size"
+        raise BitstreamError(f"{source}: invalid .vqa header: a version-{preamble.version} file with {has}")
+    if preamble.payload_len != header.stored_payload_bytes:
+        what = f"{header.n_channels} channels x {header.n_frames} frames x {sum(header.bits_per_stage or [])} bits" + (
+            "" if header.packet_frames is None else f", in packets of {header.packet_frames} frames"
+        )
         raise BitstreamError(
-            f"{source}: truncated .vqa file: expected {expected} bytes (header {header_len}, payload "
-            f"{payload_len}), found {n}; it ends inside the {where}"
+            f"{source}: payload has {preamble.payload_len} bytes but the header ({what}) needs "
+            f"{header.stored_payload_bytes}"
+        )
+    return header
+
+
+def check_model_hash(header: VqaHeader, expected_model_hash: str | None, source: str = "input") -> None:
+    """BitstreamError unless the file was made by the model with this hash (None: any model)."""
+    if expected_model_hash is not None and header.model_hash != expected_model_hash:
+        raise BitstreamError(
+            f"{source} was made with model {header.model_id!r} (hash {header.model_hash}), but this decoder "
+            f"has hash {expected_model_hash}: decode it with the model that encoded it"
+        )
+
+
+def read_vqa(
+    data: bytes | bytearray | memoryview, expected_model_hash: str | None = None, source: str = "input"
+) -> tuple[VqaHeader, np.ndarray]:
+    """Parse a .vqa file: (header, int64 codes of shape (n_channels, n_frames, stages_used)).
+
+    Strict: checks, in order, magic, preamble checksum, version, length (truncation / trailing bytes), the header's
+    CRC (version 4), the file's CRC, the header, that `expected_model_hash` (if given) matches the model that made
+    the file, and every packet's check. Every failure raises BitstreamError naming `source`. To decode what can be
+    decoded of a damaged or truncated version-4 file instead, see bitstream.stream.
+    """
+    view = _as_view(data, source)
+    preamble = read_preamble(view, source)
+    n, expected = len(view), preamble.total_bytes
+    if n < expected:
+        raise BitstreamError(
+            f"{source}: truncated .vqa file: expected {expected} bytes (header {preamble.header_len}, payload "
+            f"{preamble.payload_len}), found {n}; it ends inside the {preamble.region(n)}"
         )
     if n > expected:
         raise BitstreamError(
             f"{source}: {n - expected} unexpected bytes after the end of the .vqa data (expected {expected} "
             f"bytes, found {n})"
         )
+    head_crc = 0
+    if preamble.version >= PACKET_VERSION:
+        (head_crc,) = _CRC.unpack_from(view, preamble.header_end)
+        if zlib.crc32(view[: preamble.header_end]) != head_crc:
+            raise BitstreamError(f"{source}: corrupt .vqa file: header CRC mismatch (the header changed after writing)")
     (crc,) = _CRC.unpack_from(view, expected - _CRC.size)
     if zlib.crc32(view[: expected - _CRC.size]) != crc:
         raise BitstreamError(f"{source}: corrupt .vqa file: CRC mismatch (the bytes changed after writing)")
-    parsed = _parse_header(bytes(view[PREAMBLE_BYTES : PREAMBLE_BYTES + header_len]), source)
+    header = header_from_bytes(bytes(view[PREAMBLE_BYTES : preamble.header_end]), preamble, source)
+    check_model_hash(header, expected_model_hash, source)
+    payload = view[preamble.payload_start : preamble.payload_start + preamble.payload_len]
+    if header.packet_frames is not None:
+        layout = header.layout()
+        codes, damaged = decode_packets(layout, payload, 0, layout.n_packets, seed=head_crc)
+        if damaged.any():
+            bad = np.flatnonzero(damaged)
+            listed = ", ".join(map(str, bad[:10].tolist())) + (", ..." if bad.size > 10 else "")
+            raise BitstreamError(
+                f"{source}: corrupt .vqa file: {bad.size} of {layout.n_packets} packets fail their check (CRC-8 "
+                f"mismatch, padding or an index beyond the codebook sizes): packets {listed}"
+            )
+        return header, codes
     try:
-        header = VqaHeader.from_dict(parsed)
-    except BitstreamError as error:
-        raise BitstreamError(f"{source}: invalid .vqa header: {error}") from error
-    if payload_len != header.payload_bytes:
-        raise BitstreamError(
-            f"{source}: payload has {payload_len} bytes but the header ({header.n_channels} channels x "
-            f"{header.n_frames} frames x {sum(header.bits_per_stage or [])} bits) needs "
-            f"{header.payload_bytes}"
-        )
-    if expected_model_hash is not None and header.model_hash != expected_model_hash:
-        raise BitstreamError(
-            f"{source} was made with model {header.model_id!r} (hash {header.model_hash}), but this decoder "
-            f"has hash {expected_model_hash}: decode it with the model that encoded it"
-        )
-    start = PREAMBLE_BYTES + header_len
-    try:
-        flat = unpack_bits(view[start : start + payload_len], header.n_channels * header.n_frames,
-                           header.bits_per_stage or [])  # fmt: skip
+        flat = unpack_bits(payload, header.n_channels * header.n_frames, header.bits_per_stage or [])
     except BitstreamError as error:
         raise BitstreamError(f"{source}: {error}") from error
     codes = flat.reshape(header.n_channels, header.n_frames, header.stages_used)

@@ -5,7 +5,7 @@ Music comes as MIR-1K stereo clips or MUSDB stem folders (`music_tracks` -> `Mus
 
 from __future__ import annotations
 
-from vqaudio.data.base import SpeechFile, Split, stable_fraction
+from vqaudio.data.base import SpeechFile, Split, spread_evenly, stable_fraction
 from vqaudio.data.crops import WaveformCropDataset, crop_offsets
 from vqaudio.data.fsdd import FSDD_SPLIT
 from vqaudio.data.loading import load_waves
@@ -72,6 +72,7 @@ __all__ = [
     "singer_of",
     "snr_gain",
     "speech_files",
+    "spread_evenly",
     "stable_fraction",
     "synth_corpus",
     "synth_speech",

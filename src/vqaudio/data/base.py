@@ -11,9 +11,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from vqaudio.audio.io import AUDIO_EXTENSIONS
+
+T = TypeVar("T")
 
 __all__ = [
     "SPLITS",
@@ -22,6 +24,7 @@ __all__ = [
     "Split",
     "assign_splits",
     "audio_files_in",
+    "spread_evenly",
     "stable_fraction",
 ]
 
@@ -137,3 +140,12 @@ def select(files: Iterable[SpeechFile], split: str) -> list[SpeechFile]:
     """Files of `split` ("all" keeps every file, test lists included), sorted by path."""
     chosen = [f for f in files if split == "all" or f.split == split]
     return sorted(chosen, key=lambda f: str(f.path))
+
+
+def spread_evenly(items: Sequence[T], limit: int | None) -> list[T]:
+    """`limit` items spread evenly over the list, so every speaker (or singer) of a sorted list stays represented;
+    all of them when limit is None or not smaller than the list."""
+    if limit is None or len(items) <= limit:
+        return list(items)
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]

@@ -8,6 +8,7 @@ from torch import nn
 
 from vqaudio.models.config import FramedConfig, VAEConfig, VQVAEConfig
 from vqaudio.models.envelope import EnvelopeVQVAE, EnvelopeVQVAEConfig
+from vqaudio.models.phase import PhaseNet, PhaseNetConfig
 from vqaudio.models.separator import DualDecoderVAE, DualDecoderVAEConfig
 from vqaudio.models.unet import VQUNet, VQUNetConfig
 from vqaudio.models.vae import VAE
@@ -19,6 +20,7 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {
     "envelope-vqvae": EnvelopeVQVAE,
     "vqunet": VQUNet,
     "dual-vae": DualDecoderVAE,
+    "phase-net": PhaseNet,
 }
 CONFIG_TYPES: dict[str, type[Any]] = {
     "vqvae": VQVAEConfig,
@@ -26,8 +28,18 @@ CONFIG_TYPES: dict[str, type[Any]] = {
     "envelope-vqvae": EnvelopeVQVAEConfig,
     "vqunet": VQUNetConfig,
     "dual-vae": DualDecoderVAEConfig,
+    "phase-net": PhaseNetConfig,
 }
 
+# The job a recipe trains a model type for when it names no task (train.tasks holds the tasks themselves).
+DEFAULT_TASKS: dict[str, str] = {
+    "vqvae": "reconstruct",
+    "vae": "reconstruct",
+    "envelope-vqvae": "envelope",
+    "vqunet": "denoise",
+    "dual-vae": "separate",
+    "phase-net": "phase",
+}
 
 ConfigLike = dict[str, Any] | FramedConfig | None
 

@@ -34,12 +34,14 @@ from vqaudio.audio.atomic import write_bytes_atomic
 from vqaudio.audio.io import AudioInfo, AudioWriter
 from vqaudio.audio.stream import ChannelMerge, LengthFit, StreamResampler
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
+from vqaudio.bitstream.packets import DEFAULT_PACKET_FRAMES
 from vqaudio.models import VQVAE
 from vqaudio.pipelines.base import Pipeline
 from vqaudio.pipelines.files import block_frames, measure_gains, model_rate_blocks, open_input
 from vqaudio.pipelines.inputs import as_float_array, check_rate
+from vqaudio.pipelines.phase import PhaseChoice, PhaseSource, resolve_phase
 from vqaudio.pipelines.postfilter import sharpen_db
-from vqaudio.pipelines.runner import ChunkedRunner, FrameStream, FrameWindow, OutputPiece, OutputStream
+from vqaudio.pipelines.runner import ChunkedRunner, FrameStream, FrameWindow, OutputStream
 
 __all__ = ["DEFAULT_MODELS", "DEFAULT_POSTFILTER", "Codec", "bitrate_of", "model_hash"]
 
@@ -70,13 +72,18 @@ class Codec(Pipeline):
     """A speech codec over a (residual) VQ-VAE: encode(wave, sr) -> bytes, decode(bytes) -> (wave, sr).
 
     Any sample rate and channel count in; each channel is resampled to the model rate and coded on its
-    own; decode restores the input's rate, channel count and exact length. Phase comes from fast
-    Griffin-Lim. The bitrate ladder is one rung per residual stage (a prefix of the stages). Models with an
-    input_level_db get every channel at that active speech level (the gain travels in the header).
+    own; decode restores the input's rate, channel count and exact length. Phase: `phase` (pipelines.phase):
+    "auto" takes the shipped learned phase model for this STFT, refined by `griffin_lim_iters` iterations of fast
+    Griffin-Lim (None: 16), and falls back to Griffin-Lim alone (None: 64 iterations) without one; "griffin-lim"
+    forces that; a path names a phase model. The bitrate ladder is one rung per residual stage (a prefix of the
+    stages). Models with an input_level_db get every channel at that active speech level (the gain travels in the
+    header).
     `postfilter` sharpens the decoded dB spectrum (`sharpen_db`) before phase reconstruction; a decoder-side
     choice (0 turns it off), so files decode with any setting. It applies to STFT-magnitude models; an envelope
     model's rate-K output is smooth already and is left as decoded. Calling the codec (`codec(wave, sr)`) codes
-    and decodes at `bitrate` (None: the top rung), as a system to score.
+    and decodes at `bitrate` (None: the top rung), as a system to score. `packet_frames`: latent frames per packet
+    of the files it writes (format version 4, bitstream.packets; None: one payload, version 3); `decode` refuses a
+    damaged file, pipelines.codec_stream conceals its lost packets and decodes as packets arrive.
     """
 
     model_types = ("vqvae", "envelope-vqvae")
@@ -85,13 +92,15 @@ class Codec(Pipeline):
     def __init__(
         self,
         model: nn.Module,
-        griffin_lim_iters: int = 64,
+        griffin_lim_iters: int | None = None,
         model_id: str = "unnamed",
         chunk_seconds: float = 10.0,
         context_frames: int = 8,
         device: str | torch.device = "cpu",
         postfilter: float = DEFAULT_POSTFILTER,
         bitrate: float | None = None,
+        phase: PhaseChoice = "auto",
+        packet_frames: int | None = DEFAULT_PACKET_FRAMES,
     ) -> None:
         super().__init__(model, device)
         cfg = model.config
@@ -100,7 +109,11 @@ class Codec(Pipeline):
                 f"Codec supports conv1d VQ-VAEs (one code vector per latent frame), got {cfg.architecture!r}"
             )
         self.model_id = model_id
-        self.griffin_lim_iters = int(griffin_lim_iters)
+        # a learned phase only for STFT magnitudes (an envelope model's output has no harmonics to phase)
+        learned = resolve_phase(phase, cfg.stft) if isinstance(self.front_end, LogMagnitudeFrontEnd) else None
+        self.phase_source = PhaseSource(learned, self.device)
+        iters = self.phase_source.default_iters() if griffin_lim_iters is None else griffin_lim_iters
+        self.griffin_lim_iters = int(iters)
         self.postfilter = postfilter
         self.stft = cfg.stft
         self.stride = int(cfg.downsample_factor)
@@ -121,6 +134,7 @@ class Codec(Pipeline):
         self._single_code = isinstance(model, VQVAE) and self.n_stages == 1  # codes without a stage axis
         self._hash: str | None = None
         self.bitrate = bitrate
+        self.packet_frames = packet_frames
 
     # construction -----------------------------------------------------------------------------------
     @classmethod
@@ -183,7 +197,7 @@ class Codec(Pipeline):
         return fitting[-1]
 
     # sizes -------------------------------------------------------------------------------------------
-    def _model_length(self, n_samples: int, sample_rate: int) -> int:
+    def model_length(self, n_samples: int, sample_rate: int) -> int:
         """Samples at the model rate for `n_samples` at `sample_rate` (same rule in encode and decode)."""
         if sample_rate == self.sample_rate:
             return n_samples
@@ -236,7 +250,7 @@ class Codec(Pipeline):
         """
         sample_rate = check_rate(sample_rate)
         k = self.stages_for_bitrate(bitrate)
-        n_model = self._model_length(n_samples, sample_rate)
+        n_model = self.model_length(n_samples, sample_rate)
         gains: list[float] | None = None
         if self.input_level_db is not None:
             gains = measure_gains(blocks(), sample_rate, self.sample_rate, self.input_level_db, n_model, decimals=2)
@@ -277,6 +291,7 @@ class Codec(Pipeline):
             stages_used=k,
             codebook_sizes=[self.codebook_size] * k,
             gain_db=gains,
+            packet_frames=self.packet_frames,
         )
         return write_vqa(header, codes)
 
@@ -307,13 +322,7 @@ class Codec(Pipeline):
         """.vqa bytes -> (header, codes (C, n_latents, k) in the smallest unsigned type that holds them), checked
         against this model (BitstreamError if not)."""
         header, codes = read_vqa(data, expected_model_hash=self.model_hash, source=source)
-        self._check_header(header, source)
-        n_model = self._model_length(header.n_samples, header.sample_rate)
-        if header.n_frames != self._n_latents(n_model):
-            raise BitstreamError(
-                f"{source}: header says {header.n_frames} frames but {header.n_samples} samples at "
-                f"{header.sample_rate} Hz need {self._n_latents(n_model)}: the file is inconsistent"
-            )
+        self.check_header(header, source)
         return header, codes.astype(self._code_dtype)
 
     def decode(self, data: bytes, source: str = "input") -> tuple[np.ndarray, int]:
@@ -328,7 +337,7 @@ class Codec(Pipeline):
     def decode_blocks(self, header: VqaHeader, codes: np.ndarray) -> Iterator[np.ndarray]:
         """Checked codes (C, n_latents, k) (`read`) -> the decoded (C, n) float32 blocks at the header's rate, one
         chunk at a time; together header.n_samples long. Channels are decoded side by side, chunk by chunk."""
-        n_model = self._model_length(header.n_samples, header.sample_rate)
+        n_model = self.model_length(header.n_samples, header.sample_rate)
         n_frames = num_frames(n_model, self.stft)
         n_channels = header.n_channels
         outputs = [OutputStream(self.runner) for _ in range(n_channels)]
@@ -347,7 +356,8 @@ class Codec(Pipeline):
                 lat0, lat1 = start // self.stride, -(-stop // self.stride)
                 for c in range(n_channels):
                     features = self.decoded_db(codes[c, lat0:lat1])[..., : stop - start]
-                    wave = outputs[c].add(OutputPiece(start, first, last, features), n_model)
+                    piece = self.phase_source.piece(start, first, last, features, self.griffin_lim_iters)
+                    wave = outputs[c].add(piece, n_model)
                     merge.put(c, back[c].push(wave.cpu().numpy() * scales[c]))
                 yield from ready()
             for c in range(n_channels):
@@ -356,7 +366,7 @@ class Codec(Pipeline):
             yield from ready()
         yield fit.finish(lead=(n_channels,))
 
-    def _check_header(self, header: VqaHeader, source: str) -> None:
+    def check_header(self, header: VqaHeader, source: str = "input") -> None:
         """BitstreamError unless the header describes codes this model makes (read_vqa has bounded every field)."""
         if header.model_sample_rate != self.sample_rate or not 1 <= header.stages_used <= self.n_stages:
             raise BitstreamError(
@@ -375,6 +385,12 @@ class Codec(Pipeline):
             )
         if header.n_samples == 0:
             raise BitstreamError(f"{source}: header records no samples (the encoder never writes an empty input)")
+        n_model = self.model_length(header.n_samples, header.sample_rate)
+        if header.n_frames != self._n_latents(n_model):
+            raise BitstreamError(
+                f"{source}: header says {header.n_frames} frames but {header.n_samples} samples at "
+                f"{header.sample_rate} Hz need {self._n_latents(n_model)}: the file is inconsistent"
+            )
 
     # files -------------------------------------------------------------------------------------------
     def decode_to_file(

@@ -52,14 +52,16 @@ class FrameWindow:
 
 @dataclass
 class OutputPiece:
-    """Model output for frames [start, start + n) of which [first, last) are kept; `phase`: complex input frames
-    over the same span to invert with, or None for Griffin-Lim."""
+    """Model output for frames [start, start + n) of which [first, last) are kept; `phase`: complex frames over the
+    same span to invert with (the input's, or a learned phase), or None for Griffin-Lim; `phase_init`: phase angles
+    (..., F, n) Griffin-Lim starts from instead of the phase integrated from the magnitude (a learned phase)."""
 
     start: int
     first: int
     last: int
     features: torch.Tensor  # (..., n_features, n)
     phase: torch.Tensor | None = None
+    phase_init: torch.Tensor | None = None
 
 
 class ChunkedRunner:
@@ -161,10 +163,15 @@ class ChunkedRunner:
         if g0 < piece.start:
             raise ValueError(f"ChunkedRunner: piece starting at frame {piece.start} lacks the carried frames {g0}..")
         magnitude = self.front_end.magnitude(features[..., g0 - piece.start : g1 - piece.start])
-        init = integrated_phase(magnitude, self.stft)
-        if carried is not None and known:
-            # continue each bin's phase from where the previous chunk left it
-            init = init + (carried[..., -1:].angle() - init[..., known - 1 : known])
+        if piece.phase_init is not None:
+            # a learned phase is absolute (the same frames get the same phase in any chunk): no offset to carry
+            init = piece.phase_init[..., g0 - piece.start : g1 - piece.start].to(magnitude.device)
+            init = torch.broadcast_to(init, magnitude.shape)
+        else:
+            init = integrated_phase(magnitude, self.stft)
+            if carried is not None and known:
+                # continue each bin's phase from where the previous chunk left it
+                init = init + (carried[..., -1:].angle() - init[..., known - 1 : known])
         frames = griffin_lim_frames(
             magnitude,
             self.stft,

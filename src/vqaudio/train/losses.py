@@ -11,7 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["frame_weighted_mse", "loudest_frames", "si_sdr_db", "spectral_reconstruction_loss"]
+__all__ = [
+    "anti_wrapped",
+    "frame_weighted_mse",
+    "loudest_frames",
+    "multi_resolution_stft_loss",
+    "phase_derivative_losses",
+    "si_sdr_db",
+    "spectral_reconstruction_loss",
+]
 
 
 def spectral_reconstruction_loss(
@@ -70,3 +78,44 @@ def si_sdr_db(estimate: Tensor, reference: Tensor, eps: float = 1e-8) -> tuple[T
     residual = estimate - target
     ratio = target.pow(2).sum(-1) / (residual.pow(2).sum(-1) + eps)
     return 10.0 * torch.log10(ratio + eps), energy[..., 0] > 1e-6
+
+
+def anti_wrapped(angle: Tensor) -> Tensor:
+    """|angle| folded into [0, pi]: the distance on the circle, so 2 pi - eps counts as eps (APNet's anti-wrapping)."""
+    return (angle - 2 * math.pi * torch.round(angle / (2 * math.pi))).abs()
+
+
+def phase_derivative_losses(estimate: Tensor, target: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """(instantaneous-frequency error, group-delay error) of phase maps (..., F, N), radians in [0, pi].
+
+    Both compare differences of the phase (along time, along frequency), which a delay of the whole signal leaves
+    alone, unlike the phase itself. `weight` (..., F, N) >= 0 weighs each bin (e.g. its compressed magnitude): the
+    phase of a bin that is silent does not matter.
+    """
+    w_time = torch.minimum(weight[..., 1:], weight[..., :-1])
+    w_freq = torch.minimum(weight[..., 1:, :], weight[..., :-1, :])
+    d_time = anti_wrapped(estimate.diff(dim=-1) - target.diff(dim=-1))
+    d_freq = anti_wrapped(estimate.diff(dim=-2) - target.diff(dim=-2))
+    return (d_time * w_time).sum() / w_time.sum().clamp_min(1e-8), (d_freq * w_freq).sum() / w_freq.sum().clamp_min(
+        1e-8
+    )
+
+
+def multi_resolution_stft_loss(
+    estimate: Tensor, target: Tensor, resolutions: tuple[tuple[int, int], ...], eps: float = 1e-5
+) -> Tensor:
+    """Mean over (n_fft, hop) resolutions of spectral convergence + L1 of log magnitudes, waveforms (..., T).
+
+    Several resolutions, because a phase that fits at the analysis STFT's resolution can still smear time or
+    frequency at another (Yamamoto et al. 2020).
+    """
+    total = estimate.new_zeros(())
+    for n_fft, hop in resolutions:
+        window = torch.hann_window(n_fft, device=estimate.device, dtype=estimate.dtype)
+        spec_e = torch.stft(estimate.reshape(-1, estimate.shape[-1]), n_fft, hop, window=window, return_complex=True)
+        spec_t = torch.stft(target.reshape(-1, target.shape[-1]), n_fft, hop, window=window, return_complex=True)
+        mag_e, mag_t = spec_e.abs(), spec_t.abs()
+        convergence = torch.linalg.norm(mag_t - mag_e) / torch.linalg.norm(mag_t).clamp_min(eps)
+        log_l1 = (torch.log(mag_e + eps) - torch.log(mag_t + eps)).abs().mean()
+        total = total + convergence + log_l1
+    return total / len(resolutions)

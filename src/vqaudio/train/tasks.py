@@ -32,16 +32,26 @@ from vqaudio.data import (
     music_tracks,
     noise_files,
     speech_files,
+    spread_evenly,
 )
 from vqaudio.models.autoencoder import AutoencoderOutput
+from vqaudio.models.registry import DEFAULT_TASKS
 from vqaudio.train.config import DataConfig
-from vqaudio.train.losses import frame_weighted_mse, loudest_frames, si_sdr_db, spectral_reconstruction_loss
+from vqaudio.train.losses import (
+    frame_weighted_mse,
+    loudest_frames,
+    multi_resolution_stft_loss,
+    phase_derivative_losses,
+    si_sdr_db,
+    spectral_reconstruction_loss,
+)
 
 __all__ = [
     "TASKS",
     "CodecTask",
     "DenoiseTask",
     "EnvelopeTask",
+    "PhaseTask",
     "ReconstructTask",
     "SeparateTask",
     "Task",
@@ -101,8 +111,8 @@ class _SpeechCropsTask(Task):
     ) -> tuple[Dataset, Dataset]:
         if not data.root:
             raise ValueError("no training data given: pass --data DIR or set data.root in the recipe")
-        train_files = _spread(_speech_files(data, "train"), data.max_files)
-        val_files = _spread(_speech_files(data, "val"), data.max_files)
+        train_files = spread_evenly(_speech_files(data, "train"), data.max_files)
+        val_files = spread_evenly(_speech_files(data, "val"), data.max_files)
         if not train_files or not val_files:
             raise ValueError(
                 f"{data.root}: need files in both splits, found {len(train_files)} train and {len(val_files)} val"
@@ -116,6 +126,7 @@ class _SpeechCropsTask(Task):
             random_crops=True,
             crops_per_file=data.crops_per_file,
             speed_perturb=data.speed_perturb,
+            by_duration=data.crops_by_duration,
             **common,
         )
         val = WaveformCropDataset(
@@ -125,14 +136,6 @@ class _SpeechCropsTask(Task):
 
     def waves(self, batch: Any) -> tuple[Tensor, Tensor]:
         return batch, batch
-
-
-def _spread(files: list[Any], limit: int | None) -> list[Any]:
-    """Keep `limit` files spread evenly over the sorted list, so every speaker (or singer) stays represented."""
-    if limit is None or len(files) <= limit:
-        return files
-    step = len(files) / limit
-    return [files[int(i * step)] for i in range(limit)]
 
 
 class ReconstructTask(_SpeechCropsTask):
@@ -171,6 +174,58 @@ class CodecTask(ReconstructTask):
 
     name = "codec"
     model_types = ("vqvae",)
+
+
+@dataclass
+class PhaseTargets:
+    """What a phase model is scored against: the clean waves (B, T) and their complex STFT (B, F, N)."""
+
+    waves: Tensor
+    spectrogram: Tensor
+
+
+class PhaseTask(_SpeechCropsTask):
+    """A phase model (models.phase) learns the STFT phase of clean speech from its magnitude: input the dB
+    magnitude (plus, in training, Gaussian noise of a random std up to config.input_noise_db, so decoded magnitudes
+    are phased too), loss train.losses.phase_loss on the phase and on the waveform it makes with the clean
+    magnitude."""
+
+    name = "phase"
+    model_types = ("phase-net",)
+    # (n_fft, hop) of the waveform loss at 8 kHz, scaled with the sample rate: the model's own STFT, half and double.
+    _RESOLUTIONS_8K = ((128, 32), (256, 64), (512, 128))
+
+    def features(self, model: nn.Module, batch: Any) -> tuple[Tensor, PhaseTargets]:  # type: ignore[override]
+        cfg = model.config
+        waves = self.waves(batch)[0]
+        spec = stft(waves, cfg.stft)
+        db = cfg.front_end.from_spectrogram(spec)
+        if model.training and cfg.input_noise_db > 0:
+            std = torch.rand(db.shape[0], 1, 1, device=db.device) * cfg.input_noise_db
+            db = db + std * torch.randn_like(db)
+        return db, PhaseTargets(waves, spec)
+
+    def loss(self, model: nn.Module, output: Any, targets: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        cfg = model.config
+        magnitude = targets.spectrogram.abs()
+        weight = magnitude.pow(0.3)  # compressed magnitude: loud bins weigh more, quiet ones still count
+        inst_freq, group_delay = phase_derivative_losses(output.phase, targets.spectrogram.angle(), weight)
+        waves = istft(torch.polar(magnitude, output.phase), cfg.stft, length=targets.waves.shape[-1])
+        scale = cfg.sample_rate / 8000
+        resolutions = tuple((round(n * scale), round(h * scale)) for n, h in self._RESOLUTIONS_8K)
+        spectral = multi_resolution_stft_loss(waves, targets.waves, resolutions)
+        total = cfg.if_weight * inst_freq + cfg.gd_weight * group_delay + cfg.stft_weight * spectral
+        return total, {"inst_freq": inst_freq, "group_delay": group_delay, "mr_stft": spectral}
+
+    def validation_metrics(self, model: nn.Module, output: Any, targets: Any) -> dict[str, Tensor]:
+        """Consistency SNR (dB, higher is better): how close the STFT magnitude of the waveform the clean magnitude
+        and the predicted phase make comes to that magnitude. Not SI-SDR: a phase can be right to the ear and
+        still turn each harmonic, which SI-SDR would punish."""
+        cfg = model.config
+        magnitude = targets.spectrogram.abs()
+        waves = istft(torch.polar(magnitude, output.phase), cfg.stft, length=targets.waves.shape[-1])
+        error = (stft(waves, cfg.stft).abs() - magnitude).pow(2).sum()
+        return {"consistency_snr_db": 10 * torch.log10(magnitude.pow(2).sum() / error.clamp_min(1e-12))}
 
 
 class EnvelopeTask(_SpeechCropsTask):
@@ -277,7 +332,7 @@ class DenoiseTask(_MixtureTask):
         }
         sets = []
         for split, fixed, per_file in (("train", False, data.crops_per_file), ("val", True, data.val_crops_per_file)):
-            speech = _spread(_speech_files(data, split), data.max_files)
+            speech = spread_evenly(_speech_files(data, split), data.max_files)
             # noise_names picks recordings for both splits (the reference trains and scores on white noise)
             noise = noise_files(data.noise, split) if data.noise_names is None else _named(data.noise, data.noise_names)
             if not speech or not noise:
@@ -315,8 +370,8 @@ class SeparateTask(_MixtureTask):
         if not data.root:
             raise ValueError("separate training needs songs: pass --data DIR (e.g. ../shared/data/music/mir1k)")
         crop = round(data.crop_seconds * sample_rate)
-        train_tracks, val_tracks = music_tracks(data.root, "train"), music_tracks(data.root, "val")
-        train_tracks, val_tracks = _spread(train_tracks, data.max_files), _spread(val_tracks, data.max_files)
+        train_tracks = spread_evenly(music_tracks(data.root, "train"), data.max_files)
+        val_tracks = spread_evenly(music_tracks(data.root, "val"), data.max_files)
         speed = SpeedPerturb(data.speed_perturb, crop) if data.speed_perturb else None
         train = MusicRemixDataset(
             train_tracks, sample_rate, crop, remix_prob=data.remix_prob, stem_gain_db=tuple(data.stem_gain_db),
@@ -357,22 +412,15 @@ def _named(folder: str, names: list[str]) -> list[Any]:
 
 
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (ReconstructTask, CodecTask, EnvelopeTask, DenoiseTask, SeparateTask)
-}
-_DEFAULT_TASK = {
-    "vqvae": "reconstruct",
-    "vae": "reconstruct",
-    "envelope-vqvae": "envelope",
-    "vqunet": "denoise",
-    "dual-vae": "separate",
+    cls.name: cls for cls in (ReconstructTask, CodecTask, PhaseTask, EnvelopeTask, DenoiseTask, SeparateTask)
 }
 
 
 def default_task(model_type: str) -> str:
     """The task a recipe that names none trains its model type for."""
-    if model_type not in _DEFAULT_TASK:
+    if model_type not in DEFAULT_TASKS:
         raise ValueError(f"no default task for model type {model_type!r}; set `task:` in the recipe ({sorted(TASKS)})")
-    return _DEFAULT_TASK[model_type]
+    return DEFAULT_TASKS[model_type]
 
 
 def build_task(name: str) -> Task:
