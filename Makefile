@@ -12,7 +12,7 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q $(if $(WHEELS
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint format install clean pretrained
+.PHONY: demo test lint format install clean pretrained browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,22 @@ install: $(STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/python -m vqaudio.demo --out demo-output
 
-test: $(STAMP)
+# The browser test (tests/test_report_browser.py) opens a report in headless Chromium. Installed here where we can
+# (root with apt-get, as in CI); anywhere else, or if apt fails, it says so and the test skips. Never fails.
+BROWSER_PACKAGES := chromium chromium-driver
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES)
+browser:
+	@if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing $(BROWSER_PACKAGES) for the browser test"; \
+			{ $(APT_INSTALL) || { apt-get update -q && $(APT_INSTALL); }; } >/dev/null 2>&1 \
+				|| echo "could not install $(BROWSER_PACKAGES): the browser test will skip"; \
+		else \
+			echo "no chromium/chromedriver (apt-get install $(BROWSER_PACKAGES) as root): the browser test will skip"; \
+		fi; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

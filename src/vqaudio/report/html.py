@@ -49,24 +49,24 @@ img {{ max-width: 100%; border: 1px solid #eee; margin: 0.3em 0; }}
 """
 
 
-def _section(title: str, body: str) -> str:
+def section_html(title: str, body: str) -> str:
     return f"<section>\n<h2>{escape(title)}</h2>\n{body}\n</section>"
 
 
-def _pre(text: str) -> str:
+def pre_html(text: str) -> str:
     return f"<pre>{escape(text)}</pre>"
 
 
-def _none(text: str) -> str:
+def missing_html(text: str) -> str:
     return f'<p class="none">{escape(text)}</p>'
 
 
-def _table(rows: list[tuple[str, Any]]) -> str:
-    cells = "\n".join(f"<tr><th>{escape(k)}</th><td>{escape(_shown(v))}</td></tr>" for k, v in rows)
+def pairs_table(rows: list[tuple[str, Any]]) -> str:
+    cells = "\n".join(f"<tr><th>{escape(k)}</th><td>{escape(shown_value(v))}</td></tr>" for k, v in rows)
     return f"<table>\n{cells}\n</table>"
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (dict, list)):
@@ -76,12 +76,12 @@ def _shown(value: Any) -> str:
 
 def _image(out_dir: Path, path: Path | None, alt: str, missing: str) -> str:
     if path is None:
-        return _none(missing)
+        return missing_html(missing)
     src = path.relative_to(out_dir).as_posix()
     return f'<img src="{escape(src, quote=True)}" alt="{escape(alt, quote=True)}">'
 
 
-def _check_run(run_dir: Path) -> None:
+def check_run(run_dir: Path) -> None:
     if not run_dir.exists():
         raise FileNotFoundError(f"no such run folder: {run_dir}")
     if not run_dir.is_dir():
@@ -90,7 +90,7 @@ def _check_run(run_dir: Path) -> None:
         raise ValueError(f"{run_dir} is not a `vqaudio train` run folder: no logs/version_*/metrics.csv")
 
 
-def _read_recipe(run_dir: Path) -> tuple[str | None, dict[str, Any]]:
+def read_recipe(run_dir: Path) -> tuple[str | None, dict[str, Any]]:
     path = run_dir / "recipe.yaml"
     if not path.is_file():
         return None, {}
@@ -104,7 +104,7 @@ def _read_recipe(run_dir: Path) -> tuple[str | None, dict[str, Any]]:
     return text, parsed if isinstance(parsed, dict) else {}
 
 
-def _read_best(run_dir: Path) -> dict[str, Any] | None:
+def read_best(run_dir: Path) -> dict[str, Any] | None:
     """The best weights' metadata, decoded; None when the run has saved none yet."""
     path = run_dir / BEST_WEIGHTS
     if not path.is_file():
@@ -121,22 +121,24 @@ def _meta_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(k, meta[k]) for k in keys]
 
 
-def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def write_run_report(run_dir: str | Path, out: str | Path | None = None, examples: int = 3) -> Path:
     """Write RUN_DIR/report.html (or `out`) about a `vqaudio train` run folder, with its pictures (loss curves,
-    learning rate, codebook usage and perplexity where logged) in a report/ folder beside the page; return the
-    page's path. Pages and pictures are rewritten on each call.
+    learning rate, codebook usage and perplexity where logged; the latent space as PCA histograms with the codebook;
+    spectrograms and clips of `examples` validation examples through the model; the envelope codec's rate-K pager)
+    in a report/ folder beside the page; return the page's path. Pages and pictures are rewritten on each call.
+    Where the recipe's data folders are not reachable, the page says so in place of the model's sections.
 
     Raises FileNotFoundError for a missing folder, ValueError for a folder that is not a run, and ImportError
     (naming 'vqaudio[eval]') without matplotlib.
     """
     run_dir = Path(run_dir)
-    _check_run(run_dir)
+    check_run(run_dir)
     pyplot()  # matplotlib is needed: say so before any work
     page = Path(out) if out is not None else run_dir / REPORT_PAGE
     pictures = page.parent / REPORT_DIR
 
-    recipe_text, recipe = _read_recipe(run_dir)
-    meta = _read_best(run_dir)
+    recipe_text, recipe = read_recipe(run_dir)
+    meta = read_best(run_dir)
     name = str(recipe.get("name") or run_dir.resolve().name)
     model_type = (meta or {}).get("model_type") or recipe.get("model_type") or "unknown"
     task = (meta or {}).get("task") or recipe.get("task") or "unknown"
@@ -144,24 +146,26 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
     last_step = max((step for points in series.values() for step, _ in points), default=0)
 
     sections = [
-        _section(
+        section_html(
             "Run",
-            _table([("name", name), ("folder", str(run_dir)), ("model type", model_type), ("task", task)])
+            pairs_table([("name", name), ("folder", str(run_dir)), ("model type", model_type), ("task", task)])
             + (f"\n<p>{escape(recipe['description'])}</p>" if recipe.get("description") else ""),
         ),
-        _section("Recipe", _pre(recipe_text) if recipe_text is not None else _none("no recipe.yaml in the run")),
+        section_html(
+            "Recipe", pre_html(recipe_text) if recipe_text is not None else missing_html("no recipe.yaml in the run")
+        ),
     ]
     if meta is None:
-        best = _none(f"no {BEST_WEIGHTS} yet (the run has not finished a validation)")
+        best = missing_html(f"no {BEST_WEIGHTS} yet (the run has not finished a validation)")
     else:
-        best = _table(_meta_rows(meta))
+        best = pairs_table(_meta_rows(meta))
         if meta.get("training_summary"):
-            best += "\n<h3>Training data</h3>\n" + _pre(json.dumps(meta["training_summary"], indent=2))
-    sections.append(_section(f"Best weights ({BEST_WEIGHTS})", best))
+            best += "\n<h3>Training data</h3>\n" + pre_html(json.dumps(meta["training_summary"], indent=2))
+    sections.append(section_html(f"Best weights ({BEST_WEIGHTS})", best))
 
     config = run_dir / "model_config.json"
     if config.is_file():
-        sections.append(_section("Model config", _pre(config.read_text())))
+        sections.append(section_html("Model config", pre_html(config.read_text())))
 
     plots = [
         ("Loss", plot_loss_curves(run_dir, pictures / "loss_curves.png"), "loss curves", "no loss logged"),
@@ -179,7 +183,11 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
         ),
     ]
     for title, path, alt, missing in plots:
-        sections.append(_section(title, _image(page.parent, path, alt, missing)))
+        sections.append(section_html(title, _image(page.parent, path, alt, missing)))
+    from vqaudio.report.model_sections import model_sections  # loads the model and the validation audio
+
+    for title, body in model_sections(run_dir, page.parent, pictures, recipe, task, examples=examples):
+        sections.append(section_html(title, body))
 
     html = PAGE.format(
         title=escape(f"{name}: training report"),

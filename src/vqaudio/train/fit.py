@@ -176,6 +176,7 @@ def fit(
     infinite loss stops the run with NonFiniteLossError (a ValueError), keeping last.ckpt and best.safetensors as
     they were. The last steps are always validated (ValidateAtEnd), so a run cut short by max_steps before its
     first validation round still leaves best weights. `callbacks` are extra Lightning callbacks (tests, custom logging).
+    At the end, RUN_DIR/report.html is written (`vqaudio report`; a report that fails only warns).
     """
     t = recipe.trainer
     check_accelerator(t)
@@ -269,6 +270,7 @@ def fit(
     if not best.is_file() or (earlier is not None and _stat(best) == earlier):  # not written by this run
         raise RuntimeError(f"training ended without a validation round, so no weights were saved in {out}")
     _draw_loss_curves(out)
+    _write_report(out)
     return best
 
 
@@ -313,3 +315,16 @@ def _draw_loss_curves(out: Path) -> None:
         log.info("loss curves: %s", plot_loss_curves(out))
     except (ImportError, FileNotFoundError, ValueError) as err:
         log.warning("no loss curves drawn for %s: %s", out, err)
+
+
+def _write_report(out: Path) -> None:
+    """RUN_DIR/report.html (`vqaudio report`), where matplotlib is installed; a report that cannot be written only
+    warns (a page is no reason to fail a finished run)."""
+    try:
+        from vqaudio.report import write_run_report
+
+        log.info("report: %s", write_run_report(out))
+    except ImportError as err:  # no matplotlib: _draw_loss_curves has said so already
+        log.debug("no report written for %s: %s", out, err)
+    except Exception as err:  # anything a picture, a clip or the data can throw
+        log.warning("no report written for %s: %s", out, err)
