@@ -93,12 +93,7 @@ def score_loss(
         decode_s += time.perf_counter() - start
         audio_s += header.duration_s
         concealed += report.concealed_s
-        try:
-            scores = evaluate_pair(utt.wave, out, SAMPLE_RATE, metrics=METRICS)
-        except MetricError:
-            continue
-        for metric, value in scores.items():
-            values[metric].append(float(value))
+        _add_scores(values, utt.wave, out)
     return {
         "system": name,
         "loss_pct": round(100 * rate, 2),
@@ -108,6 +103,17 @@ def score_loss(
         "decode_rtf_x": round(audio_s / decode_s, 1) if decode_s else None,
         "utterances": len(values["stoi"]),
     }
+
+
+def _add_scores(values: dict[str, list[float]], reference: np.ndarray, decoded: np.ndarray) -> None:
+    """Append each metric of one decoded utterance to `values`; an unscorable one adds nothing (counted by the caller
+    as utterances = len(values["stoi"]))."""
+    try:
+        scores = evaluate_pair(reference, decoded, SAMPLE_RATE, metrics=METRICS)
+    except MetricError:
+        return
+    for metric, value in scores.items():
+        values[metric].append(float(value))
 
 
 def score_stream(codec: Codec, name: str, files: Sequence[bytes], utterances: Sequence[Utterance]) -> dict[str, Any]:
@@ -123,12 +129,7 @@ def score_stream(codec: Codec, name: str, files: Sequence[bytes], utterances: Se
         out = np.concatenate(blocks + decoder.close(), axis=-1)[0]
         decode_s += time.perf_counter() - start
         audio_s += header.duration_s
-        try:
-            scores = evaluate_pair(utt.wave, out, SAMPLE_RATE, metrics=METRICS)
-        except MetricError:
-            continue
-        for metric, value in scores.items():
-            values[metric].append(float(value))
+        _add_scores(values, utt.wave, out)
     return {
         "system": name,
         "loss_pct": 0.0,
