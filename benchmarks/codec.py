@@ -19,6 +19,9 @@ each amount (rows named vqaudio-RATE for the default amount, vqaudio-RATE-pfX fo
 STFT phase instead of Griffin-Lim's (the decoder never has that phase). The gap to the plain row is what phase
 reconstruction costs; the row itself is not a codec.
 
+`--rate 16000` scores a wideband model on 16 kHz utterances with PESQ-WB, beside Opus at 6, 9 and 12 kbit/s (no Codec 2
+mode codes 16 kHz); the default, 8000, is narrowband as above.
+
 `--phase griffin-lim auto` scores every rung with each phase (pipelines.phase): Griffin-Lim alone (rows
 vqaudio-RATE-gl) and the shipped learned phase refined by Griffin-Lim (vqaudio-RATE); the first choice gets the plain
 row names. `--corpora all` scores every corpus of the speech root (16 kHz ones resampled to 8 kHz), not only FSDD
@@ -36,6 +39,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +61,32 @@ SAMPLE_RATE = 8000
 METRICS = ("pesq_nb", "stoi", "lsd")
 CODEC2_MODES = ("3200", "2400", "1200", "700C")
 OPUS_BITRATES = (6000, 8000)
-COLUMNS = [
-    "system",
-    "postfilter",
-    "bitrate",
-    "bitrate_with_header",
-    "pesq_nb",
-    "stoi",
-    "lsd",
-    "encode_rtf_x",
-    "decode_rtf_x",
-    "roundtrip_rtf_x",
-    "utterances",
-]
+
+
+@dataclass(frozen=True)
+class Band:
+    """What a sample rate is scored with: the utterances' rate, the PESQ mode, and the baselines that code it."""
+
+    rate: int
+    metrics: tuple[str, ...]
+    codec2_modes: tuple[str, ...]  # Codec 2 codes 8 kHz speech only
+    opus_bitrates: tuple[int, ...]
+
+    @property
+    def pesq(self) -> str:
+        return self.metrics[0]
+
+    @property
+    def columns(self) -> list[str]:
+        return ["system", "postfilter", "bitrate", "bitrate_with_header", *self.metrics, "encode_rtf_x",
+                "decode_rtf_x", "roundtrip_rtf_x", "utterances"]  # fmt: skip
+
+
+NARROW = Band(SAMPLE_RATE, METRICS, CODEC2_MODES, OPUS_BITRATES)
+# Wideband: PESQ-WB, and Opus where issue 16 sets the wideband goal (6, 9, 12 kbit/s); no Codec 2 mode codes 16 kHz.
+WIDE = Band(16000, ("pesq_wb", "stoi", "lsd"), (), (6000, 9000, 12000))
+BANDS = {band.rate: band for band in (NARROW, WIDE)}
+COLUMNS = NARROW.columns
 
 
 def shift_out_delay(reference: np.ndarray, decoded: np.ndarray, delay: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,15 +112,16 @@ class _Scores:
     """Per-utterance metric values for one system; unscorable utterances are counted, not hidden. Each value is
     kept with its utterance's speaker and corpus, so means per speaker and per corpus come with the overall one."""
 
-    def __init__(self) -> None:
-        self.values: dict[str, list[float]] = {m: [] for m in METRICS}
+    def __init__(self, band: Band = NARROW) -> None:
+        self.band = band
+        self.values: dict[str, list[float]] = {m: [] for m in band.metrics}
         self.groups: list[tuple[str, str]] = []  # (speaker, corpus) of each scored utterance
         self.skipped = 0
 
     def add(self, reference: np.ndarray, decoded: np.ndarray, delay: int = 0, utt: Utterance | None = None) -> None:
         ref, est = shift_out_delay(reference, decoded, delay)
         try:
-            scores = evaluate_pair(ref, est, SAMPLE_RATE, metrics=METRICS)
+            scores = evaluate_pair(ref, est, self.band.rate, metrics=self.band.metrics)
         except MetricError:
             self.skipped += 1
             return
@@ -120,7 +138,7 @@ class _Scores:
         out: dict[str, dict[str, float]] = {}
         for key in keys:
             rows = [i for i, g in enumerate(self.groups) if g[by] == key]
-            out[key] = {m: round(float(np.mean([self.values[m][i] for i in rows])), 4) for m in METRICS}
+            out[key] = {m: round(float(np.mean([self.values[m][i] for i in rows])), 4) for m in self.band.metrics}
             out[key]["utterances"] = len(rows)
         return out
 
@@ -132,11 +150,19 @@ def _rate(audio_seconds: float, compute_seconds: float) -> float | None:
     return round(audio_seconds / compute_seconds, 2) if compute_seconds > 0 else None
 
 
+def band_of(utterances: Sequence[Utterance]) -> Band:
+    """The band utterances are scored in: their sample rate's (8 kHz: PESQ-NB, 16 kHz: PESQ-WB)."""
+    rate = utterances[0].sample_rate if utterances else SAMPLE_RATE
+    if rate not in BANDS:
+        raise ValueError(f"no scoring band for {rate} Hz utterances; known: {sorted(BANDS)} Hz")
+    return BANDS[rate]
+
+
 def score_vqaudio_rung(
     codec: Codec, bitrate: float, utterances: Sequence[Utterance], phase_suffix: str = ""
 ) -> dict[str, Any]:
     """Encode and decode every utterance at one rung; measured bitrate from the .vqa bytes written."""
-    scores = _Scores()
+    scores = _Scores(band_of(utterances))
     audio_s = encode_s = decode_s = 0.0
     payload_bits = file_bits = 0.0
     for utt in utterances:
@@ -177,7 +203,7 @@ def score_vqaudio_rung(
 
 def score_true_phase(codec: Codec, bitrate: float, utterances: Sequence[Utterance]) -> dict[str, Any]:
     """Decoded magnitude + the input's phase at one rung (model-rate mono inputs only): phase's share of the loss."""
-    scores = _Scores()
+    scores = _Scores(band_of(utterances))
     for utt in utterances:
         if utt.sample_rate != codec.sample_rate or utt.wave.ndim != 1:
             raise SystemExit(f"--true-phase needs mono {codec.sample_rate} Hz utterances, got {utt.name}")
@@ -199,7 +225,7 @@ def score_baseline(
     name: str, run: Callable[[np.ndarray], CodedAudio], utterances: Sequence[Utterance]
 ) -> dict[str, Any]:
     """Run a command-line codec on every utterance; bitrate as measured from what its encoder wrote."""
-    scores = _Scores()
+    scores = _Scores(band_of(utterances))
     audio_s = wall_s = 0.0
     coded_bits = file_bits = 0.0
     for utt in utterances:
@@ -223,24 +249,26 @@ def score_baseline(
     }
 
 
-def baseline_runs() -> dict[str, Callable[[np.ndarray], CodedAudio]]:
-    """The installed baselines by row name; prints a note for each tool that is missing."""
+def baseline_runs(band: Band = NARROW) -> dict[str, Callable[[np.ndarray], CodedAudio]]:
+    """The installed baselines of a band by row name; prints a note for each tool that is missing."""
     runs: dict[str, Callable[[np.ndarray], CodedAudio]] = {}
-    if has_codec2():
-        for mode in CODEC2_MODES:
+    if not band.codec2_modes:
+        pass
+    elif has_codec2():
+        for mode in band.codec2_modes:
             runs[f"codec2-{mode}"] = lambda wave, m=mode: codec2_code(wave, m)
     else:
         print("note: c2enc/c2dec not found (Debian package codec2): skipping the codec2-* rows")
     if has_opus():
-        for bitrate in OPUS_BITRATES:
-            runs[f"opus-{bitrate}"] = lambda wave, b=bitrate: opus_code(wave, SAMPLE_RATE, b)
+        for bitrate in band.opus_bitrates:
+            runs[f"opus-{bitrate}"] = lambda wave, b=bitrate: opus_code(wave, band.rate, b)
     else:
         print("note: opusenc/opusdec not found (Debian package opus-tools): skipping the opus-* rows")
     return runs
 
 
-def breakdown_table(rows: Sequence[dict[str, Any]], systems: Sequence[str], by: str) -> str:
-    """Markdown: one line per speaker (by="per_speaker") or corpus ("per_corpus"), PESQ-NB / STOI per system."""
+def breakdown_table(rows: Sequence[dict[str, Any]], systems: Sequence[str], by: str, pesq: str = "pesq_nb") -> str:
+    """Markdown: one line per speaker (by="per_speaker") or corpus ("per_corpus"), PESQ / STOI per system."""
     chosen = [r for name in systems for r in rows if r["system"] == name and by in r]
     if not chosen:
         return ""
@@ -251,7 +279,7 @@ def breakdown_table(rows: Sequence[dict[str, Any]], systems: Sequence[str], by: 
         for r in chosen:
             v = r[by].get(g)
             line["n"] = v["utterances"] if v else line.get("n")
-            line[r["system"]] = f"{v['pesq_nb']:.2f} / {v['stoi']:.3f}" if v else "—"
+            line[r["system"]] = f"{v[pesq]:.2f} / {v['stoi']:.3f}" if v else "—"
         lines.append(line)
     return markdown_table(lines, None)
 
@@ -264,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, type=Path, help="folder of speech (any layout speech_files knows)")
     parser.add_argument("--split", default="val", choices=["train", "val", "all"])
+    parser.add_argument(
+        "--rate", type=int, default=8000, choices=sorted(BANDS),
+        help="utterances' sample rate: 8000 (PESQ-NB, Codec 2 and Opus 6/8 kbit/s) or 16000 (PESQ-WB, Opus 6/9/12)",
+    )  # fmt: skip
     parser.add_argument("--model", type=Path, help="codec checkpoint (.safetensors); default: the shipped codec")
     parser.add_argument("--max-utterances", type=int, default=40, help="even spread over speakers")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (speed is per thread count)")
@@ -301,12 +333,14 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {"phase": choice, "griffin_lim_iters": args.griffin_lim_iters}
         codecs[choice] = Codec.from_checkpoint(args.model, **kwargs) if args.model else Codec.default(**kwargs)
     codec = codecs[args.phase[0]]
-    utterances = held_out_utterances(args.data, args.split, SAMPLE_RATE, args.max_utterances, corpora=corpora)
+    band = BANDS[args.rate]
+    utterances = held_out_utterances(args.data, args.split, band.rate, args.max_utterances, corpora=corpora)
     if not utterances:
         raise SystemExit(f"no utterances found in {args.data} (split {args.split!r}): check --data and --split")
     print(
         f"{len(utterances)} utterances of {len({u.speaker for u in utterances})} speakers, "
-        f"{sum(u.wave.size for u in utterances) / SAMPLE_RATE:.0f} s, from {args.data}; model {codec.model_id}, "
+        f"{sum(u.wave.size for u in utterances) / band.rate:.0f} s at {band.rate} Hz, from {args.data}; model "
+        f"{codec.model_id}, "
         f"ladder {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s; phase "
         + ", ".join(f"{c}: {x.phase_source.name} + {x.griffin_lim_iters} GL iterations" for c, x in codecs.items())
     )
@@ -323,22 +357,23 @@ def main(argv: list[str] | None = None) -> int:
         for bitrate in codec.bitrates:
             rows.append(score_true_phase(codec, bitrate, utterances))
             print(f"  done {rows[-1]['system']}", flush=True)
-    for name, run in ({} if args.no_baselines else baseline_runs()).items():
+    for name, run in ({} if args.no_baselines else baseline_runs(band)).items():
         rows.append(score_baseline(name, run, utterances))
         print(f"  done {name}", flush=True)
 
     for by in ("per_corpus", "per_speaker"):
-        table = breakdown_table(rows, args.by_speaker, by)
+        table = breakdown_table(rows, args.by_speaker, by, band.pesq)
         if table:
-            print(f"\n{by.replace('_', ' ')} (PESQ-NB / STOI):\n{table}")
+            print(f"\n{by.replace('_', ' ')} ({band.pesq.replace('_', '-').upper()} / STOI):\n{table}")
     print(
         finish_report(
             "codec",
             rows,
-            COLUMNS,
+            band.columns,
             args.json,
             data=str(args.data),
             split=args.split,
+            sample_rate=band.rate,
             corpora=corpora,
             model=str(args.model) if args.model else f"shipped:{codec.model_id}",
             model_hash=codec.model_hash,

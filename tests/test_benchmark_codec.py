@@ -73,3 +73,33 @@ def test_true_phase_rows_are_diagnostics_above_griffin_lim(shared_data_dir: Path
         plain = rows[name.removesuffix("-truephase")]
         assert "bitrate" not in rows[name]  # not a codec: no bitrate to claim
         assert rows[name]["pesq_nb"] > plain["pesq_nb"]  # the input's phase beats Griffin-Lim's estimate
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_wideband_rows_use_pesq_wb_and_opus_in_wideband(shared_data_dir: Path, tmp_path: Path) -> None:
+    """--rate 16000: a 16 kHz model on 16 kHz utterances, PESQ-WB, Opus at 6/9/12 kbit/s, no Codec 2 rows."""
+    if not (shutil.which("opusenc") and shutil.which("opusdec")):
+        pytest.skip("opus-tools (opusenc/opusdec) not installed")
+    import torch
+
+    from vqaudio.models import VQVAE, VQVAEConfig, save_model
+
+    torch.manual_seed(0)
+    tiny = VQVAE(VQVAEConfig(sample_rate=16000, n_fft=512, hop_length=128, hidden_channels=16, n_res_blocks=1,
+                             n_downsample=1, latent_dim=8, codebook_size=16, n_stages=2))  # fmt: skip
+    model = tmp_path / "tiny-16k.safetensors"
+    save_model(tiny, model)
+    bench = _load_benchmark()
+    out = tmp_path / "codec-16k.json"
+    argv = ["--data", str(shared_data_dir / "speech"), "--corpora", "librispeech", "--rate", "16000"]
+    argv += ["--max-utterances", "1", "--model", str(model), "--json", str(out)]
+    assert bench.main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["sample_rate"] == 16000
+    rows = {row["system"]: row for row in report["rows"]}
+    assert {"opus-6000", "opus-9000", "opus-12000", "vqaudio-250", "vqaudio-500"} == set(rows)
+    for row in rows.values():
+        assert "pesq_nb" not in row and 1.0 <= row["pesq_wb"] <= 4.7 and 0.0 < row["stoi"] <= 1.0
+        assert row["per_corpus"].keys() == {"librispeech"}
+    assert rows["opus-12000"]["pesq_wb"] > rows["vqaudio-500"]["pesq_wb"]  # an untrained model loses to Opus
