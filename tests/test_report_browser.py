@@ -298,6 +298,26 @@ def test_run_report_opens_in_a_browser(chromium: Any, tmp_path: Path) -> None:
     assert shot.stat().st_size > 1000
 
 
+def test_envelope_report_with_players_and_pager_opens_in_a_browser(chromium: Any, tmp_path: Path) -> None:
+    """The model sections in a real browser: the latent figure, spectrograms, FLAC players that load, and the
+    frame pager's buttons (clicked by page_problems) drawing without an error."""
+    pytest.importorskip("matplotlib")
+    from tests.helpers import make_fsdd_folder
+    from tests.test_report_pages import ENVELOPE, make_run
+    from vqaudio.report import write_run_report
+
+    speech = make_fsdd_folder(tmp_path / "speech", seconds=0.6).parent
+    run = make_run(tmp_path, "envelope-vqvae", dict(ENVELOPE), "envelope", {"root": str(speech)})
+    page = write_run_report(run, examples=1)
+    shot = tmp_path / "envelope-report-screenshot.png"
+    problems = page_problems(page, chromium, screenshot=shot)
+    keep_screenshot(shot)
+    assert problems == []
+    assert chromium.execute_script("return document.querySelectorAll('audio').length") == 2
+    assert chromium.execute_script("return document.querySelectorAll('canvas').length") >= 1
+    assert chromium.execute_script("return document.querySelectorAll('button').length") >= 2
+
+
 def test_the_checks_find_broken_pages(chromium: Any, tmp_path: Path) -> None:
     """A good page passes; each kind of breakage on a bad page is found (the test can fail)."""
     pytest.importorskip("matplotlib")
