@@ -172,3 +172,28 @@ def test_codec_griffin_lim_choice_has_no_phase_model() -> None:
     assert codec.phase_source.name == GRIFFIN_LIM and codec.griffin_lim_iters == 64
     spec = stft(harmonic_waves(1)[0], codec.stft)
     assert spec.shape[-2] == 129
+
+
+def test_cli_decodes_with_a_chosen_phase_and_iterations(tmp_path) -> None:
+    from vqaudio.audio.io import load, save
+    from vqaudio.cli import ITERS_HELP, main
+    from vqaudio.pipelines.phase import GRIFFIN_LIM_ITERS, LEARNED_REFINE_ITERS
+
+    assert f"{GRIFFIN_LIM_ITERS} alone" in ITERS_HELP and f"{LEARNED_REFINE_ITERS} after" in ITERS_HELP
+    torch.manual_seed(0)
+    vq = VQVAE(VQVAEConfig(hidden_channels=16, n_res_blocks=1, n_downsample=1, latent_dim=8, codebook_size=16))
+    model, phase = tmp_path / "vq.safetensors", tmp_path / "phase.safetensors"
+    save_model(vq, model)
+    save_model(tiny_phase(), phase)
+    wav = save(tmp_path / "in.wav", harmonic_waves(1, n=8000)[0].numpy(), 8000)
+    assert main(["encode", str(wav), "-o", str(tmp_path / "a.vqa"), "--model", str(model)]) == 0
+    outs = {}
+    for name, extra in {"gl8": ["--griffin-lim-iters", "8"], "learned": ["--phase", str(phase)],
+                        "learned0": ["--phase", str(phase), "--griffin-lim-iters", "0"]}.items():  # fmt: skip
+        out = tmp_path / f"{name}.wav"
+        assert main(["decode", str(tmp_path / "a.vqa"), "-o", str(out), "--model", str(model), *extra]) == 0
+        outs[name] = load(out)[0]
+    assert all(w.shape == (8000,) for w in outs.values())
+    assert not np.allclose(outs["gl8"], outs["learned0"])  # the phase option reaches the decoder
+    with pytest.raises(SystemExit):
+        main(["decode", str(tmp_path / "a.vqa"), "-o", str(tmp_path / "x.wav"), "--griffin-lim-iters", "-1"])
