@@ -54,6 +54,7 @@ from vqaudio.bitstream import read_vqa
 from vqaudio.data import Utterance
 from vqaudio.evaluation import finish_report, held_out_utterances, markdown_table
 from vqaudio.metrics import MetricError, evaluate_pair
+from vqaudio.pipelines.ceiling import TrueMagnitudeGriffinLim
 from vqaudio.pipelines.codec import DEFAULT_POSTFILTER, Codec, bitrate_of
 from vqaudio.pipelines.phase import GRIFFIN_LIM
 
@@ -221,6 +222,17 @@ def score_true_phase(codec: Codec, bitrate: float, utterances: Sequence[Utteranc
     }
 
 
+def score_ceiling(codec: Codec, utterances: Sequence[Utterance]) -> dict[str, Any]:
+    """The input's own STFT magnitude (the codec's STFT) with Griffin-Lim's phase (as many iterations as the codec
+    uses): what any magnitude codec with this phase could reach at best. Not a codec."""
+    ceiling = TrueMagnitudeGriffinLim(codec.stft, n_iter=codec.griffin_lim_iters)
+    scores = _Scores(band_of(utterances))
+    for utt in utterances:
+        scores.add(utt.wave, ceiling(utt.wave, utt.sample_rate), utt=utt)
+    return {"system": "true-magnitude-griffin-lim", **scores.means(), "utterances": len(utterances) - scores.skipped,
+            **scores.breakdown()}  # fmt: skip
+
+
 def score_baseline(
     name: str, run: Callable[[np.ndarray], CodedAudio], utterances: Sequence[Utterance]
 ) -> dict[str, Any]:
@@ -323,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--true-phase", action="store_true", help="diagnostic rows: decoded magnitude with the input's phase"
     )
+    parser.add_argument(
+        "--ceiling", action="store_true", help="add the true STFT magnitude + Griffin-Lim row (the phase's ceiling)"
+    )
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -357,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         for bitrate in codec.bitrates:
             rows.append(score_true_phase(codec, bitrate, utterances))
             print(f"  done {rows[-1]['system']}", flush=True)
+    if args.ceiling:
+        rows.append(score_ceiling(codec, utterances))
+        print(f"  done {rows[-1]['system']}", flush=True)
     for name, run in ({} if args.no_baselines else baseline_runs(band)).items():
         rows.append(score_baseline(name, run, utterances))
         print(f"  done {name}", flush=True)

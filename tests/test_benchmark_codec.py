@@ -93,12 +93,14 @@ def test_wideband_rows_use_pesq_wb_and_opus_in_wideband(shared_data_dir: Path, t
     bench = _load_benchmark()
     out = tmp_path / "codec-16k.json"
     argv = ["--data", str(shared_data_dir / "speech"), "--corpora", "librispeech", "--rate", "16000"]
-    argv += ["--max-utterances", "1", "--model", str(model), "--json", str(out)]
+    argv += ["--max-utterances", "1", "--model", str(model), "--ceiling", "--json", str(out)]
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
     assert report["sample_rate"] == 16000
     rows = {row["system"]: row for row in report["rows"]}
-    assert {"opus-6000", "opus-9000", "opus-12000", "vqaudio-250", "vqaudio-500"} == set(rows)
+    expected = {"opus-6000", "opus-9000", "opus-12000", "vqaudio-250", "vqaudio-500", "true-magnitude-griffin-lim"}
+    assert expected == set(rows)
+    assert rows["true-magnitude-griffin-lim"]["pesq_wb"] > rows["vqaudio-500"]["pesq_wb"]  # the true magnitude
     for row in rows.values():
         assert "pesq_nb" not in row and 1.0 <= row["pesq_wb"] <= 4.7 and 0.0 < row["stoi"] <= 1.0
         assert row["per_corpus"].keys() == {"librispeech"}
