@@ -86,6 +86,8 @@ def test_evaluate_prints_a_table_and_json(
 ) -> None:
     ckpt, corpus = checkpoint
     out_json = tmp_path / "eval.json"
+    page = ckpt.parent / "report.html"
+    page.unlink(missing_ok=True)
     assert (
         main(
             [
@@ -106,6 +108,7 @@ def test_evaluate_prints_a_table_and_json(
     row = report["rows"][0]
     assert report["benchmark"] == "evaluate" and row["system"].startswith("vqaudio-")
     assert 0.0 <= row["stoi"] <= 1.0 and row["utterances"] >= 1
+    assert (ckpt.parent / "recipe.yaml").is_file() and page.is_file()  # the run's report, rewritten
 
 
 def test_bad_input_is_a_clear_error(

@@ -263,7 +263,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     row = score_system(f"vqaudio-{Path(args.checkpoint).stem}", reconstructor, utterances, progress=not args.quiet)
     row["latent_bits_per_second"] = getattr(model, "latent_bits_per_second", None)
     print(finish_report("evaluate", [row], None, args.json, data=str(args.data), split=args.split, device=device))
+    _refresh_run_report(Path(args.checkpoint))
     return 0
+
+
+def _refresh_run_report(checkpoint: Path) -> None:
+    """A checkpoint in a training run's folder (beside its recipe.yaml): rewrite that run's report.html, as training
+    does at its end; a report that cannot be written only warns (the evaluation has been printed)."""
+    run_dir = checkpoint.parent
+    if not (run_dir / "recipe.yaml").is_file():
+        return
+    try:
+        from vqaudio.report import write_run_report
+
+        log.info("report: %s", write_run_report(run_dir))
+    except ImportError as err:
+        log.debug("no report written for %s: %s", run_dir, err)
+    except Exception as err:  # a picture, a clip or the data: no reason to fail a finished evaluation
+        log.warning("no report written for %s: %s", run_dir, err)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -720,7 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         "PESQ-NB, STOI and LSD of a model over a folder of speech",
         "Joins short clips of one speaker into ~4 s utterances, reconstructs them and prints a table of mean\n"
-        "PESQ-NB, STOI, log-spectral distance and speed (needs pip install 'vqaudio[eval]').\n\n"
+        "PESQ-NB, STOI, log-spectral distance and speed (needs pip install 'vqaudio[eval]'). A checkpoint in a\n"
+        "training run's folder also gets that run's report.html rewritten (see `vqaudio report`).\n\n"
         "example: vqaudio evaluate runs/reconstruct-vqvae-8k/best.safetensors --data ../shared/data/speech",
     )
     p.add_argument("checkpoint", type=Path, help="model weights (.safetensors)")
