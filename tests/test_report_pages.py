@@ -23,7 +23,7 @@ from vqaudio.data.synth import synth_speech
 from vqaudio.models import build_model, save_model
 from vqaudio.report import write_run_report
 from vqaudio.report.examples import validation_examples
-from vqaudio.report.latent import collect_latents, pca_2d, plot_latent_space
+from vqaudio.report.latent import collect_latents, pca_2d, plot_latent_space, rate_k_set
 from vqaudio.report.model_sections import model_input
 from vqaudio.report.pager import envelope_frames
 
@@ -181,6 +181,17 @@ def test_envelope_codec_report_pages_through_original_and_coded_vectors(speech_r
     assert np.allclose(got.distortion_db2, np.mean((got.original - got.coded) ** 2, axis=1))
     sets = collect_latents(model, [model.config.front_end.features(torch.from_numpy(wave)).unsqueeze(0)])
     assert [s.codebook.shape for s in sets] == [(8, 4), (8, 4)]  # type: ignore[union-attr]
+    inputs = [model.config.front_end.features(torch.from_numpy(wave)).unsqueeze(0)]
+    rate_k = rate_k_set(model, inputs)
+    assert rate_k.vectors.shape == (inputs[0].shape[-1], 20) and rate_k.codebook is not None
+    assert rate_k.codebook.shape == (8, 20)  # every stage-1 code, carried into the 20 rate-K bands
+    one = torch.zeros(1, 8, 2, dtype=torch.long)
+    one[..., 1] = -1  # code 0 at stage 1 only, as rate_k_set decodes it
+    with torch.no_grad():
+        decoded = model.decode(one[..., :1])[0]
+    alone = decoded[:, decoded.shape[-1] // 2].numpy()  # the middle frame of 8 latent frames of code 0
+    assert np.allclose(rate_k.codebook[0], alone, atol=1e-5)
+    assert "rate-K vectors" in text  # the report's latent section names the extra panel
 
 
 def test_denoise_report_plays_noisy_denoised_and_clean(speech_root: Path, tmp_path: Path) -> None:

@@ -30,7 +30,15 @@ from vqaudio.quantize.residual import ResidualVQ
 from vqaudio.quantize.vq import VectorQuantizer
 from vqaudio.report.training import pyplot
 
-__all__ = ["LatentFigure", "LatentPanel", "LatentSet", "collect_latents", "pca_2d", "plot_latent_space"]
+__all__ = [
+    "LatentFigure",
+    "LatentPanel",
+    "LatentSet",
+    "collect_latents",
+    "pca_2d",
+    "plot_latent_space",
+    "rate_k_set",
+]
 
 ENOUGH_VECTORS = 30_000  # per latent, for a dense histogram; more only costs time
 MAX_VECTORS = 200_000  # per panel: PCA and the histogram stay fast on a long conv2d latent map
@@ -204,6 +212,21 @@ def _title(model: nn.Module, name: str, kind: str) -> str:
         "encode": "encoder mean (continuous latent)",
         "mean": "latent mean",
     }[kind]
+
+
+def rate_k_set(model: nn.Module, inputs: Sequence[Tensor], repeat: int = 8) -> LatentSet:
+    """For the envelope codec (models.envelope): its input rate-K vectors (one per 10 ms frame) with the first
+    stage's codebook carried into the same space, each code decoded on its own (`repeat` latent frames of that one
+    code, the middle output frame kept, so the conv decoder sees it with itself as context): the Codec 2 picture of
+    the envelope space and its stage-1 entries, which the latent panels show only in the encoder's space."""
+    cfg = model.config
+    vectors = np.concatenate([x.reshape(-1, cfg.k, x.shape[-1])[0].T.numpy() for x in inputs])
+    codes = torch.full((cfg.codebook_size, repeat, cfg.n_stages), -1, dtype=torch.long)
+    codes[..., 0] = torch.arange(cfg.codebook_size)[:, None]
+    with torch.inference_mode():
+        decoded = model.decode(codes[..., :1])  # (K codes, k bands, frames)
+    middle = decoded.shape[-1] // 2
+    return LatentSet("rate-K vectors, stage-1 entries decoded", vectors[:MAX_VECTORS], decoded[..., middle].numpy())
 
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:

@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from vqaudio.audio import scale_to_level
+from vqaudio.models.envelope import EnvelopeVQVAE
 from vqaudio.models.registry import DEFAULT_TASKS
 from vqaudio.report.examples import DataUnavailableError, Example, validation_examples
-from vqaudio.report.latent import collect_latents, plot_latent_space
+from vqaudio.report.latent import collect_latents, plot_latent_space, rate_k_set
 from vqaudio.report.listening import listening_html, model_outputs, write_listening
 from vqaudio.report.pager import envelope_frames, pager_html
 
@@ -130,7 +131,10 @@ def model_input(model: nn.Module, example: Example) -> torch.Tensor:
 
 
 def _latent_body(model: nn.Module, found: Sequence[Example], pictures: Path, page_dir: Path) -> str:
-    sets = collect_latents(model, [model_input(model, e) for e in found])
+    inputs = [model_input(model, e) for e in found]
+    sets = collect_latents(model, inputs)
+    if sets and isinstance(model, EnvelopeVQVAE):
+        sets.append(rate_k_set(model, inputs))
     if not sets:
         return _note(f"{type(model).__name__} has no latent to show")
     seconds = sum(len(e.input) / e.sample_rate for e in found)
@@ -144,6 +148,12 @@ def _latent_body(model: nn.Module, found: Sequence[Example], pictures: Path, pag
         + (", with the codebook's vectors projected the same way as white dots" if with_codebook else "")
         + ". One panel per place the model quantizes (stage k of a residual VQ: the residual entering it, with "
         "stage k's codebook; one per source for the separator); a continuous latent shows its means."
+        + (
+            " The last panel is the envelope codec's input space itself: the rate-K vectors, with each first-stage"
+            " code decoded into it."
+            if isinstance(model, EnvelopeVQVAE)
+            else ""
+        )
     )
     return f'<p>{escape(text)}</p>\n<img src="{src}" alt="latent space: PCA histograms with codebook">'
 
