@@ -66,7 +66,7 @@ clean:
 
 # Retrain every shipped model from its recipe and copy the best weights into the package (CPU: ~4 h; the denoiser
 # reads its noise from the recipe's data.noise, ../shared/data/noise; the separator trains on MUSIC).
-SHIPPED := reconstruct-vqvae-8k reconstruct-vae-8k codec-8k denoise-16k separate-16k
+SHIPPED := reconstruct-vqvae-8k reconstruct-vae-8k codec-8k codec-16k denoise-16k separate-16k
 DATA ?= ../shared/data/speech
 MUSIC ?= ../shared/data/music/mir1k
 pretrained: $(STAMP)

@@ -224,3 +224,22 @@ def test_shipped_model_round_trip_quality(name: str) -> None:
     assert read_vqa(data)[0].stages_used == 4
     out, rate = codec.decode(data)
     assert rate == 8000 and out.shape == wave.shape  # quality: pinned per rung in tests/test_shipped_scores.py
+
+
+@pytest.mark.skipif(not (PRETRAINED / "codec-16k.safetensors").is_file(), reason="shipped codec-16k absent")
+def test_shipped_wideband_codec_round_trip() -> None:
+    """codec-16k: a 6-rung ladder of 562.5 bit/s steps on 16 kHz speech; decode restores rate and length, and more
+    stages bring the decoded spectrum closer to the input's."""
+    from vqaudio.assets import example_files
+    from vqaudio.metrics import log_spectral_distance
+
+    codec = Codec.from_pretrained("codec-16k")
+    assert codec.sample_rate == 16000 and codec.bitrates == [562.5 * k for k in range(1, 7)]
+    wave, sr = load(example_files()[0])
+    wave = wave[: 3 * sr]
+    distances = []
+    for rung in (codec.bitrates[0], codec.bitrates[-1]):
+        out, rate = codec.decode(codec.encode(wave, sr, bitrate=rung))
+        assert rate == sr and out.shape == wave.shape and np.isfinite(out).all()
+        distances.append(log_spectral_distance(wave, out, sr))
+    assert distances[1] < distances[0]
