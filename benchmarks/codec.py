@@ -264,12 +264,10 @@ def score_baseline(
 def baseline_runs(band: Band = NARROW) -> dict[str, Callable[[np.ndarray], CodedAudio]]:
     """The installed baselines of a band by row name; prints a note for each tool that is missing."""
     runs: dict[str, Callable[[np.ndarray], CodedAudio]] = {}
-    if not band.codec2_modes:
-        pass
-    elif has_codec2():
+    if band.codec2_modes and has_codec2():
         for mode in band.codec2_modes:
             runs[f"codec2-{mode}"] = lambda wave, m=mode: codec2_code(wave, m)
-    else:
+    elif band.codec2_modes:
         print("note: c2enc/c2dec not found (Debian package codec2): skipping the codec2-* rows")
     if has_opus():
         for bitrate in band.opus_bitrates:
