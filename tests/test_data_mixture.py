@@ -305,6 +305,27 @@ def test_music_errors_and_fixed_mode(tmp_path: Path, clips: list[Path]) -> None:
     assert all(_pair_of(one[i][1]) == (0, 0) for i in range(3))
 
 
+def test_extra_vocals_stand_in_for_the_vocal_stem_over_some_clips_accompaniment(clips: list[Path]) -> None:
+    voices = [_sine(3000.0 + 500 * k, 3 * N // 2, amp=0.3) for k in range(3)]  # apart from every clip's vocals
+    ds = MusicRemixDataset(clips, SR, N, fixed=True, length=60, extra_vocals=voices, extra_vocals_prob=0.5)
+    drawn = []
+    for i in range(len(ds)):
+        mixture, stems = ds[i]
+        assert torch.equal(stems.sum(0), mixture)
+        vocals_hz = _peak_hz(stems[0].numpy())
+        if vocals_hz > 2500:  # an extra voice
+            drawn.append(round((vocals_hz - 3000) / 500))
+            assert 0 <= round((_peak_hz(stems[1].numpy()) - 300) / 100) < 4  # over a clip's accompaniment
+    assert 15 <= len(drawn) <= 45 and set(drawn) == {0, 1, 2}
+    plain = MusicRemixDataset(clips, SR, N, fixed=True, length=20)
+    assert all(_peak_hz(plain[i][1][0].numpy()) < 2500 for i in range(20))
+    assert ds.extra_vocals_seconds == pytest.approx(3 * 1.5 * N / SR) and plain.extra_vocals_seconds == 0
+    with pytest.raises(ValueError, match="extra_vocals_prob"):
+        MusicRemixDataset(clips, SR, N, extra_vocals=voices, extra_vocals_prob=2.0)
+    with pytest.raises(ValueError, match="mono waves"):
+        MusicRemixDataset(clips, SR, N, extra_vocals=[np.zeros((2, N), np.float32)], extra_vocals_prob=0.5)
+
+
 # -- source lists -------------------------------------------------------------------------------------------
 
 

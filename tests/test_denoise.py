@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tests.helpers import make_fsdd_folder
 from vqaudio.audio import STFTConfig, save, stft
@@ -14,6 +15,7 @@ from vqaudio.cli import main as cli_main
 from vqaudio.data import BandLimited, NoisySpeechDataset
 from vqaudio.data.synth import synth_speech
 from vqaudio.models import VQUNet, VQUNetConfig, build_model, load_model, save_model
+from vqaudio.models.io import decode_metadata_value, read_metadata
 from vqaudio.pipelines import Denoiser, Reconstructor
 from vqaudio.train.config import DataConfig, RecipeConfig, TrainerConfig
 from vqaudio.train.tasks import DenoiseTask
@@ -65,6 +67,26 @@ def test_config_round_trip_errors_and_bitrate(tmp_path: Path) -> None:
     torch.testing.assert_close(load_model(path)(spec).reconstruction_db, model(spec).reconstruction_db)
     with pytest.raises(ValueError, match="expected a dB magnitude"):
         model(torch.zeros(1, 100, 5))
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_recurrent_stages_keep_shape_start_as_the_model_without_them_and_round_trip(
+    stages: int, tmp_path: Path
+) -> None:
+    plain = tiny(channels=[16, 24, 24]).eval()
+    grown = tiny(channels=[16, 24, 24], recurrent_stages=stages).eval()
+    assert len(grown.decoder.recurrent) == stages
+    missing = grown.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(".recurrent." in key for key in missing)
+    for n_frames in (1, 13, 64):
+        spec = torch.rand(2, 129, n_frames) * 60 - 70
+        torch.testing.assert_close(grown(spec).reconstruction_db, plain(spec).reconstruction_db)  # identity start
+    path = save_model(grown, tmp_path / "grown.safetensors")
+    assert load_model(path).config.recurrent_stages == stages
+    with pytest.raises(ValueError, match=r"recurrent_stages must lie in \[0, 2\]"):
+        VQUNetConfig(channels=[16, 24, 24], recurrent_stages=3)
+    with pytest.raises(ValueError, match="conv1d"):
+        VQUNetConfig(architecture="conv2d", recurrent_stages=1)
 
 
 def test_denoiser_is_aligned_and_keeps_shape_rate_and_type() -> None:
@@ -162,6 +184,37 @@ def test_fit_and_cli_denoise_a_file_and_a_folder(tmp_path: Path, capsys: pytest.
     assert (tmp_path / "out" / "a" / "one.wav").is_file()
     assert cli_main(["denoise", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.wav")]) == 2
     assert "no such audio file" in capsys.readouterr().err
+
+    # a new run grown from these weights: a recurrent stage added, everything else and the input scaling carried over
+    recipe_file = tmp_path / "grown.yaml"
+    grown = {**recipe.to_dict(), "name": "tiny-grown", "model": {**recipe.model, "recurrent_stages": 1}}
+    recipe_file.write_text(yaml.safe_dump(grown))
+    argv = ["train", str(recipe_file), "-q", "--init-from", str(best)]
+    assert cli_main(argv) == 0
+    start, grown_best = load_model(best), tmp_path / "runs" / "tiny-grown" / "best.safetensors"
+    model = load_model(grown_best)
+    assert len(model.decoder.recurrent) == 1
+    assert (model.config.norm_mean, model.config.norm_std) == (start.config.norm_mean, start.config.norm_std)
+    assert decode_metadata_value(read_metadata(grown_best)["initialised_from"]) == str(best)
+    from vqaudio.train.publish import publish
+
+    card = publish(grown_best, tmp_path / "shipped" / "grown.safetensors").with_suffix(".md").read_text()
+    assert f"| started from | `{best}`" in card and "trains that stage first" in card
+    capsys.readouterr()
+    assert cli_main([*argv, "--resume"]) == 2
+    assert "pick one" in capsys.readouterr().err
+
+
+def test_init_from_refuses_weights_the_recipe_cannot_hold(tmp_path: Path) -> None:
+    from vqaudio.train.warm_start import init_config, load_initial_weights
+
+    path = save_model(tiny(), tmp_path / "small.safetensors")
+    with pytest.raises(ValueError, match="do not fit"):
+        load_initial_weights(tiny(channels=[16, 32]), path)  # another width
+    with pytest.raises(ValueError, match="no place for"):
+        load_initial_weights(tiny(bottleneck="none"), path)  # the codebook would be dropped
+    with pytest.raises(ValueError, match="holds a vqunet model, the recipe trains a vqvae"):
+        init_config(path, "vqvae")
 
 
 def test_si_sdr_term_scores_the_waveform_the_benchmark_scores(tmp_path: Path) -> None:

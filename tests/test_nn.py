@@ -1,4 +1,4 @@
-"""Generic conv building blocks: shapes, identity at init, locality (chunk stability) and the SE gate."""
+"""Generic building blocks: shapes, identity at init, locality (chunk stability), the SE gate, the recurrent stage."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 
-from vqaudio.nn import NORMS, Downsample, ResidualBlock, SqueezeExcite, Upsample, conv
+from vqaudio.nn import NORMS, Downsample, RecurrentBlock, ResidualBlock, SqueezeExcite, Upsample, conv
 from vqaudio.nn.conv import activation, group_count
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
@@ -118,3 +118,35 @@ def test_factories_validate_their_choices() -> None:
         conv(3, 3, 5, 3)
     with pytest.raises(ValueError, match="upsample mode"):
         Upsample(4, mode="bilinear")
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_recurrent_block_starts_as_identity_and_then_learns(bidirectional: bool) -> None:
+    block = RecurrentBlock(16, bidirectional=bidirectional)
+    x = _input(1, length=30)
+    torch.testing.assert_close(block(x), x)
+    opt = torch.optim.SGD(block.parameters(), lr=0.1)
+    target = x.flip(-1)  # needs the whole signal, not a frame at a time
+    for _ in range(2):
+        opt.zero_grad()
+        loss = (block(x) - target).pow(2).mean()
+        loss.backward()
+        opt.step()
+    assert not torch.allclose(block(x), x)
+    with torch.no_grad():
+        assert float((block(x) - target).pow(2).mean()) < float((x - target).pow(2).mean())
+
+
+def test_causal_recurrent_block_ignores_the_future_and_the_bidirectional_one_does_not() -> None:
+    torch.manual_seed(0)
+    x = _input(1, length=20)
+    later = x.clone()
+    later[..., 12:] = _input(1, length=8, seed=1)  # another future (not a shift: the LayerNorm removes that)
+    for bidirectional, past_kept in ((False, True), (True, False)):
+        block = RecurrentBlock(16, bidirectional=bidirectional)
+        torch.nn.init.normal_(block.proj.weight)  # leave the identity start, so the GRU is heard
+        with torch.no_grad():
+            same = torch.allclose(block(x)[..., :12], block(later)[..., :12])
+        assert same is past_kept
+    with pytest.raises(ValueError, match="batch, channels, frames"):
+        RecurrentBlock(16)(torch.zeros(16, 5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from tests.helpers import make_fsdd_folder
 from vqaudio.audio import load
 from vqaudio.cli import main as cli_main
 from vqaudio.models import DualDecoderVAE, DualDecoderVAEConfig, VQUNet, build_model, load_model, save_model
@@ -180,6 +182,30 @@ def test_fit_draws_loss_curves_and_cli_separates_a_file_and_a_folder(
     assert (tmp_path / "all" / "solo" / "accompaniment.wav").is_file()
     assert cli_main(["separate", str(tmp_path / "missing.wav"), "-o", str(out)]) == 2
     assert "no such audio file" in capsys.readouterr().err
+
+
+def test_speech_as_more_vocals_is_trained_on_and_named_in_the_model_card(tmp_path: Path) -> None:
+    from vqaudio.train import fit
+    from vqaudio.train.publish import publish
+
+    root = mir1k_folder(tmp_path / "mir1k")
+    speech = make_fsdd_folder(tmp_path / "speech", clips=4).parent
+    data = DataConfig(root=str(root), crop_seconds=0.5, batch_size=2, extra_vocals=str(speech), extra_vocals_prob=0.5)
+    train, _ = SeparateTask().datasets(data, 8000, seed=0, level_db=None)
+    assert train.extra_vocals_seconds > 1.0  # george's train clips, joined
+    recipe = RecipeConfig(
+        name="tiny-more-vocals",
+        model_type="dual-vae",
+        model={**TINY, "latent_dim": 8},
+        data=data,
+        trainer=TrainerConfig(max_epochs=1, accelerator="cpu", log_every_n_steps=1),
+        out_dir=str(tmp_path / "runs"),
+    )
+    card = publish(fit(recipe), tmp_path / "shipped.safetensors").with_suffix(".md").read_text()
+    assert re.search(r"\| more vocals \| `.*speech`, split `train`: 4 files, 1 speakers.*FSDD.*george", card), card
+    data.extra_vocals = str(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match=r"data\.extra_vocals"):
+        fit(recipe, force=True)
 
 
 def test_vqunet_loads_weights_saved_before_the_unet_halves_were_submodules(tmp_path: Path) -> None:

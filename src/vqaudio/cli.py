@@ -167,6 +167,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         recipe.data.noise = str(args.noise)
     if args.out:
         recipe.out_dir = str(args.out)
+    if args.init_from:
+        recipe.init_from = str(args.init_from)
     best = fit(recipe, resume=args.resume, force=args.force, progress=not args.quiet)
     print(f"best weights: {best}")
     return 0
@@ -698,6 +700,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", help="folder of noise recordings for denoise recipes (e.g. ../shared/data/noise)")
     p.add_argument("--out", help="output folder for runs (default: the recipe's out_dir, 'runs')")
     p.add_argument("--resume", action="store_true", help="continue from OUT/NAME/last.ckpt")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="WEIGHTS",
+        help="start a new run from trained weights (.safetensors of the same model type); the recipe may add "
+        "modules (e.g. model.recurrent_stages), which start as the identity; overrides the recipe's init_from",
+    )
     p.add_argument(
         "--force", action="store_true", help="start afresh even if OUT/NAME already holds best weights (replaces them)"
     )

@@ -245,6 +245,8 @@ class MusicRemixDataset(MixtureDataset):
     so crops and speed changes stay aligned (a level transform still scales each stem to its own drawn level).
     `length` defaults to one item per clip. For scores comparable with the MIR-1K literature validate on the
     original songs: remix_prob=0, stem_gain_db=(0, 0), level_dbfs=None.
+    `extra_vocals`: more voices (speech recordings, say: two MIR-1K training singers are few) that stand in for
+    the vocal stem `extra_vocals_prob` of the time, over a clip's accompaniment drawn uniformly.
     Raises ValueError for a clip that is not stereo (a mono file has no stems to separate).
     """
 
@@ -265,10 +267,17 @@ class MusicRemixDataset(MixtureDataset):
         transform: Transform | None = None,
         on_error: OnError = "warn",
         progress: bool | None = None,
+        extra_vocals: Sequence[np.ndarray] = (),
+        extra_vocals_prob: float = 0.0,
     ) -> None:
-        if not 0.0 <= remix_prob <= 1.0:
-            raise ValueError(f"remix_prob must lie in [0, 1], got {remix_prob}")
+        for name, prob in (("remix_prob", remix_prob), ("extra_vocals_prob", extra_vocals_prob)):
+            if not 0.0 <= prob <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {prob}")
         self.remix_prob = float(remix_prob)
+        self.extra_vocals_prob = float(extra_vocals_prob) if len(extra_vocals) else 0.0
+        if any(np.ndim(w) != 1 or np.size(w) == 0 for w in extra_vocals):
+            raise ValueError("extra_vocals must be non-empty mono waves (T,)")
+        self._extra_vocals = _WaveBank(extra_vocals) if len(extra_vocals) else None
         super().__init__(sample_rate, n_samples, fixed, seed, level_dbfs)
         self.stem_gain_db = _check_range("stem_gain_db", stem_gain_db)
         if length is not None:
@@ -284,6 +293,11 @@ class MusicRemixDataset(MixtureDataset):
     def total_seconds(self) -> float:
         return float(self._clips.lengths.sum()) / self.sample_rate
 
+    @property
+    def extra_vocals_seconds(self) -> float:
+        bank = self._extra_vocals
+        return 0.0 if bank is None else float(bank.lengths.sum()) / self.sample_rate
+
     def pair(self, i: int, rng: np.random.Generator) -> tuple[int, int]:
         """(vocals clip, accompaniment clip) for item i, drawn from `rng`; equal for an original pairing."""
         n = len(self._clips)
@@ -294,7 +308,11 @@ class MusicRemixDataset(MixtureDataset):
 
     def _draw_stems(self, i: int, rng: np.random.Generator) -> np.ndarray:
         v, a = self.pair(i, rng)
-        if v == a:
+        if self._extra_vocals is not None and rng.random() < self.extra_vocals_prob:
+            voice = self._extra_vocals[int(rng.integers(len(self._extra_vocals)))]
+            vocals = self._source(voice, self.transform, rng, wrap=False)
+            accompaniment = self._source(self._clips[a][0], self.transform, rng, wrap=False)
+        elif v == a:
             shared = int(rng.integers(2**63))  # one draw for both stems: the same crop, speed and gain
             vocals = self._source(self._clips[v][1], self.transform, np.random.default_rng(shared), wrap=False)
             accompaniment = self._source(self._clips[v][0], self.transform, np.random.default_rng(shared), wrap=False)

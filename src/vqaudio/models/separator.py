@@ -84,7 +84,19 @@ class DualDecoderVAE(SpectrogramUNet):
         self.quantizers = nn.ModuleList(self._build_quantizer() for _ in cfg.sources) if self._discrete else None
         self.decoders = nn.ModuleList(
             UNetDecoder(
-                dims, cfg.latent_dim, widths, in_out, cfg.n_res_blocks, k, norm, act, cfg.se, cfg.upsample, cfg.skips
+                dims,
+                cfg.latent_dim,
+                widths,
+                in_out,
+                cfg.n_res_blocks,
+                k,
+                norm,
+                act,
+                cfg.se,
+                cfg.upsample,
+                cfg.skips,
+                recurrent_stages=cfg.recurrent_stages,
+                recurrent_causal=cfg.recurrent_causal,
             )
             for _ in cfg.sources
         )

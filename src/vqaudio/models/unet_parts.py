@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from vqaudio.audio import LogMagnitudeFrontEnd
 from vqaudio.models.config import ARCHITECTURES, FramedConfig, check_input_level
-from vqaudio.nn import Downsample, ResidualBlock, Upsample, activation, activation_norm, conv
+from vqaudio.nn import Downsample, RecurrentBlock, ResidualBlock, Upsample, activation, activation_norm, conv
 from vqaudio.nn.conv import ACTIVATIONS, NORMS, check_choice
 from vqaudio.nn.resample import UPSAMPLE_MODES
 
@@ -33,10 +33,13 @@ class UNetConfig(FramedConfig):
     channels: width at each resolution, full resolution first; len(channels) - 1 stride-2 stages (time, and
     frequency too for conv2d). n_res_blocks residual blocks (with SE when se is true) per stage on each side;
     n_bottleneck_blocks dilated blocks at the bottleneck, which projects to latent_dim (codebook_size codes, beta,
-    quantizer_options for VQ; fsq_levels for FSQ). The model sees x = (max(db, floor_db) - norm_mean) / norm_std
-    (training fills norm_mean/norm_std). Loss weights read by the tasks: recon_db_weight x MSE on normalised dB,
-    recon_l1_weight x L1, recon_compressed_weight x the relative error of |X|^compression_power, recon_sisdr_weight
-    x -SI-SDR/10 of the output waveform(s) with the input's phase (train/tasks.py).
+    quantizer_options for VQ; fsq_levels for FSQ). recurrent_stages (conv1d only): that many of the decoder's
+    resolutions, coarsest first, end with a residual GRU over time (RecurrentBlock, both directions unless
+    recurrent_causal), so the mask is drawn with the whole signal in view. The model sees
+    x = (max(db, floor_db) - norm_mean) / norm_std (training fills norm_mean/norm_std). Loss weights read by the
+    tasks: recon_db_weight x MSE on normalised dB, recon_l1_weight x L1, recon_compressed_weight x the relative
+    error of |X|^compression_power, recon_sisdr_weight x -SI-SDR/10 of the output waveform(s) with the input's
+    phase (train/tasks.py).
     Subclasses name their own choice fields in `_choices()` and check the rest in `__post_init__`.
     """
 
@@ -55,6 +58,8 @@ class UNetConfig(FramedConfig):
     activation: str = "gelu"
     upsample: str = "transposed"
     se: bool = True
+    recurrent_stages: int = 0
+    recurrent_causal: bool = False
     latent_dim: int = 32
     codebook_size: int = 512
     beta: float = 0.25
@@ -86,6 +91,13 @@ class UNetConfig(FramedConfig):
             raise ValueError(f"kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}")
         if self.n_res_blocks < 0 or self.n_bottleneck_blocks < 0:
             raise ValueError("n_res_blocks and n_bottleneck_blocks must be >= 0")
+        if not 0 <= self.recurrent_stages <= len(self.channels) - 1:
+            raise ValueError(
+                f"recurrent_stages must lie in [0, {len(self.channels) - 1}] (one per decoder resolution of "
+                f"channels {self.channels}), got {self.recurrent_stages}"
+            )
+        if self.recurrent_stages and self.architecture != "conv1d":
+            raise ValueError("recurrent_stages needs architecture 'conv1d' (a GRU over the time axis)")
         if not self.norm_std > 0:
             raise ValueError(f"norm_std must be > 0, got {self.norm_std}")
         if self.codebook_size < 2 or any(int(v) < 2 for v in self.fsq_levels):
@@ -174,6 +186,8 @@ class UNetDecoder(nn.Module):
         se: bool,
         upsample: str,
         skips: bool = True,
+        recurrent_stages: int = 0,
+        recurrent_causal: bool = False,
     ) -> None:
         super().__init__()
         k = kernel_size
@@ -184,6 +198,11 @@ class UNetDecoder(nn.Module):
         # without skips each step up is a plain conv stack, as the reference VAE's decoders
         self.merges = nn.ModuleList(conv(dims, 2 * w, w, 1, norm=norm) for w in widths[:-1]) if skips else None
         self.up_blocks = nn.ModuleList(residual_stack(w, n_res_blocks, dims, k, norm, act, se) for w in widths[:-1])
+        # keyed by resolution index: the coarsest `recurrent_stages` of them, run after that resolution's blocks
+        coarsest = range(len(widths) - 1 - recurrent_stages, len(widths) - 1)
+        self.recurrent = nn.ModuleDict(
+            {str(i): RecurrentBlock(widths[i], bidirectional=not recurrent_causal) for i in coarsest}
+        )
         self.output = nn.Sequential(
             activation_norm(norm, widths[0]), activation(act), conv(dims, widths[0], out_channels, k, norm=norm)
         )
@@ -197,6 +216,8 @@ class UNetDecoder(nn.Module):
             if self.merges is not None and skips is not None:
                 h = self.merges[i](torch.cat([h, skips[i]], dim=1))
             h = self.up_blocks[i](h)
+            if str(i) in self.recurrent:
+                h = self.recurrent[str(i)](h)
         return self.output(h)
 
 

@@ -1,4 +1,4 @@
-"""vqaudio.nn: generic conv blocks (residual, squeeze-and-excitation, down/up-sampling), 1-D or 2-D."""
+"""vqaudio.nn: generic blocks (residual, squeeze-and-excitation, down/up-sampling, a recurrent stage), 1-D or 2-D."""
 
 from vqaudio.nn.conv import (
     ACTIVATIONS,
@@ -9,6 +9,7 @@ from vqaudio.nn.conv import (
     activation_norm,
     conv,
 )
+from vqaudio.nn.recurrent import RecurrentBlock
 from vqaudio.nn.resample import UPSAMPLE_MODES, Downsample, Upsample
 from vqaudio.nn.residual import ResidualBlock
 from vqaudio.nn.se import SqueezeExcite
@@ -19,6 +20,7 @@ __all__ = [
     "UPSAMPLE_MODES",
     "ChannelLayerNorm",
     "Downsample",
+    "RecurrentBlock",
     "ResidualBlock",
     "SqueezeExcite",
     "Upsample",

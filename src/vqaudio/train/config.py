@@ -41,6 +41,12 @@ class DataConfig:
     # `remix_prob` of the time, each stem at a gain drawn in `stem_gain_db` (speed_perturb applies to each stem).
     remix_prob: float = 0.5
     stem_gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])
+    # More voices for the vocal stem: the train split of a speech root (e.g. ../shared/data/speech; which of its
+    # corpora: `extra_vocals_corpora`, a list or "all"), joined per speaker into crop-length utterances, sung over
+    # a training clip's accompaniment `extra_vocals_prob` of the time
+    extra_vocals: str | None = None
+    extra_vocals_corpora: list[str] | str | None = None
+    extra_vocals_prob: float = 0.3
 
 
 @dataclass
@@ -88,6 +94,9 @@ class RecipeConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     out_dir: str = "runs"
     description: str = ""
+    # trained weights this run starts from (train/warm_start.py), e.g. an earlier stage's runs/NAME/best.safetensors;
+    # `vqaudio train --init-from` overrides it
+    init_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -28,7 +28,8 @@ from vqaudio.train.checkpoint_io import AtomicCheckpointIO
 from vqaudio.train.config import DataConfig, RecipeConfig, TrainerConfig
 from vqaudio.train.datamodule import TaskDataModule
 from vqaudio.train.module import NonFiniteLossError
-from vqaudio.train.tasks import Task, build_task, default_task
+from vqaudio.train.tasks import Task, build_task, default_task, extra_vocal_files
+from vqaudio.train.warm_start import INPUT_SCALING, init_config, load_initial_weights
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,15 @@ def estimate_norm_stats(
 
 
 def _model_config(
-    recipe: RecipeConfig, task: Task, datamodule: TaskDataModule, out: Path, resume: bool
+    recipe: RecipeConfig, task: Task, datamodule: TaskDataModule, out: Path, resume: bool, init_from: Path | None
 ) -> dict[str, Any]:
     saved = out / MODEL_CONFIG
     if resume and saved.is_file():
         return json.loads(saved.read_text())  # the normalisation must match the weights being resumed
     config = build_config(recipe.model_type, dict(recipe.model))  # defaults filled in, no model built
+    if init_from is not None:  # the loaded layers were trained on the stored input scaling
+        stored = init_config(init_from, recipe.model_type)
+        return {**config.to_dict(), **{key: stored[key] for key in INPUT_SCALING if key in stored}}
     datamodule.setup()
     mean, std = estimate_norm_stats(datamodule.train_dataset, task, config.front_end)
     return {**config.to_dict(), "norm_mean": round(mean, 3), "norm_std": round(std, 3)}
@@ -78,6 +82,16 @@ def _training_summary(datamodule: TaskDataModule) -> dict[str, Any]:
     seconds = getattr(dataset, "total_seconds", None)
     seconds = seconds[0] if isinstance(seconds, tuple) else seconds  # mixtures: (speech, noise) seconds
     return {"training_summary": summarize_training_files(files, seconds)}
+
+
+def _extra_vocals_summary(data: DataConfig, datamodule: TaskDataModule) -> dict[str, Any]:
+    """{"extra_vocals": folder, "extra_vocals_summary": corpora, speakers, files, seconds} of the speech a separator
+    trains on as more vocals (data.extra_vocals), for its model card; {} without."""
+    files = extra_vocal_files(data)
+    if not files:
+        return {}
+    seconds = getattr(datamodule.train_dataset, "extra_vocals_seconds", None)
+    return {"extra_vocals": data.extra_vocals, "extra_vocals_summary": summarize_training_files(files, seconds)}
 
 
 def _music_corpus(path: Path) -> str:
@@ -122,7 +136,12 @@ def check_data_folders(data: DataConfig) -> None:
 
     Only that the folders hold audio at all; which files a task takes (its splits, corpora, words) it checks itself.
     """
-    for flag, key, folder in (("--data", "data.root", data.root), ("--noise", "data.noise", data.noise)):
+    folders = (
+        ("--data", "data.root", data.root),
+        ("--noise", "data.noise", data.noise),
+        ("--set data.extra_vocals=", "data.extra_vocals", data.extra_vocals),
+    )
+    for flag, key, folder in folders:
         if folder is None:
             continue
         path = Path(folder).expanduser()
@@ -170,6 +189,8 @@ def fit(
     Refuses (ValueError / FileNotFoundError, before anything is built or written) a GPU the machine lacks, data
     folders that are missing or hold no audio, `resume` without saved state, and a run folder that already holds
     best weights unless `resume` (continue that run) or `force` (start afresh and replace them) is given.
+    The recipe's `init_from`: start from these trained weights (train/warm_start.py: the recipe's model may add
+    modules to them; a new run, not a resumed one, with its own schedule).
 
     last.ckpt (the state `resume` continues from) is written atomically at every epoch end, with the random
     streams, so a run killed at any point and resumed repeats an unbroken run with the same seed. A NaN or
@@ -183,6 +204,13 @@ def fit(
     check_data_folders(recipe.data)
     out = run_dir(recipe)
     check_run_folder(out, resume, force)
+    init_from = Path(recipe.init_from) if recipe.init_from else None
+    if init_from is not None:
+        if resume:
+            raise ValueError(
+                "init_from (--init-from) starts a new run from trained weights; --resume continues one: pick one"
+            )
+        init_config(init_from, recipe.model_type)  # a readable checkpoint of this model type, before any audio
     build_config(recipe.model_type, dict(recipe.model))  # model type and keys, before any audio is read
     task_name = recipe.task or default_task(recipe.model_type)
     task = build_task(task_name)
@@ -196,12 +224,14 @@ def fit(
     sample_rate = int(recipe.model.get("sample_rate", 8000))
     level_db = recipe.model.get("input_level_db")
     datamodule = TaskDataModule(task, recipe.data, sample_rate=sample_rate, seed=t.seed, level_db=level_db)
-    model_cfg = _model_config(recipe, task, datamodule, out, resume)
+    model_cfg = _model_config(recipe, task, datamodule, out, resume, init_from)
     out.mkdir(parents=True, exist_ok=True)  # once the data sets are known to be usable
     if rank_zero_only.rank == 0:  # torchrun / SLURM start every rank here; they compute the same config
         (out / MODEL_CONFIG).write_text(json.dumps(model_cfg, indent=2))
         (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
     model = build_model(recipe.model_type, model_cfg)
+    if init_from is not None:
+        load_initial_weights(model, init_from)
 
     from vqaudio.train.module import TaskModule  # after seeding, so weights are reproducible
 
@@ -215,7 +245,9 @@ def fit(
         "words": recipe.data.words,
         "corpora": recipe.data.corpora,
         "noise_data": recipe.data.noise,
+        **({"initialised_from": str(init_from)} if init_from is not None else {}),
         **_training_summary(datamodule),
+        **_extra_vocals_summary(recipe.data, datamodule),
     }
     every: list[L.Callback] = [
         BestWeights(out / BEST_WEIGHTS, metadata),

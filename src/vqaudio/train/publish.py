@@ -148,6 +148,32 @@ def _noise_row(meta: dict) -> str:
     return f"\n| noise | `{folder}`: {NOISE_LICENCE} |"
 
 
+def _extra_vocals_row(meta: dict) -> str:
+    """A card row for the speech a separator trained on as more vocals (data.extra_vocals), else nothing."""
+    summary = _decoded(meta, "extra_vocals_summary")
+    if not isinstance(summary, dict):
+        return ""
+    licences = "; ".join(licences_for(summary))
+    return (
+        f"\n| more vocals | `{_meta(meta, 'extra_vocals')}`, split `train`: {describe_summary(summary)} ({licences}) |"
+    )
+
+
+def _initialised_row(meta: dict) -> str:
+    """A card row for the weights the run started from (init_from), else nothing."""
+    start = _meta(meta, "initialised_from")
+    return f"\n| started from | `{start}` (trained weights; the recipe adds to them) |" if start else ""
+
+
+def _stages_note(meta: dict) -> str:
+    """For a run started from trained weights: the retraining starts with the stage that made them."""
+    if not _meta(meta, "initialised_from"):
+        return ""
+    return (
+        "\nThe recipe starts from a first stage's weights (its `init_from`); `make pretrained` trains that stage first."
+    )
+
+
 def _retrain_data(meta: dict) -> str:
     default = "../shared/data/music/mir1k" if meta.get("model_type") == "dual-vae" else "../shared/data/speech"
     return _meta(meta, "training_data") or default
@@ -174,6 +200,7 @@ def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module, 
     folder = f"`{recorded}`, split `{_meta(meta, 'train_split') or 'train'}`" if recorded else "folder not recorded"
     trained_on = f"{folder}: {describe_summary(summary)}" if summary else folder
     licences = "; ".join(licences_for(summary)) if summary else "not known (the training corpora are not known)"
+    retrain = f"runs/{name}/best.safetensors src/vqaudio/assets/pretrained/{name}.safetensors"
     return f"""# {name}
 
 {_meta(meta, "description")}
@@ -187,12 +214,12 @@ def model_card(path: Path, meta: dict, parameters: int, model: torch.nn.Module, 
 | input level | {_input_level(cfg)} |
 | trained on | {trained_on} |
 | list of training files | {source} |
-| data licences | {licences} |{_noise_row(meta)}
+| data licences | {licences} |{_noise_row(meta)}{_extra_vocals_row(meta)}{_initialised_row(meta)}
 | best epoch / step | {_meta(meta, "epoch")} / {_meta(meta, "step")} (validation loss {_meta(meta, "val/loss")}) |
 | stored | safetensors, fp16, config in the file's metadata (`vqaudio info {path.name}`) |
 
 Retrain with one command: `make pretrained` (or `vqaudio train recipes/{name}.yaml --data {_retrain_data(meta)}`
-then `python -m vqaudio.train.publish runs/{name}/best.safetensors src/vqaudio/assets/pretrained/{name}.safetensors`).
+then `python -m vqaudio.train.publish {retrain}`).{_stages_note(meta)}
 Measured quality on the validation {_voices(meta)}: `benchmarks/RESULTS.md`, with the command that produced each table.
 """
 

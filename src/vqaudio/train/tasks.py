@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
@@ -29,6 +30,7 @@ from vqaudio.data import (
     SpeechFile,
     SpeedPerturb,
     WaveformCropDataset,
+    join_utterances,
     music_tracks,
     noise_files,
     speech_files,
@@ -356,8 +358,9 @@ class SeparateTask(_MixtureTask):
     """A song in, its vocals and accompaniment out: clips of `data.root` (MIR-1K or MUSDB18 layout, `train/` and
     `val/`). Training mixtures pair the vocals of one clip with, `data.remix_prob` of the time, the accompaniment of
     another, each stem at a gain drawn in `data.stem_gain_db` and played at a speed drawn within
-    `data.speed_perturb`, the mixture at a level in `data.level_dbfs`. Validation: the original songs as recorded,
-    one fixed crop each. Loss and metrics: see `_MixtureTask` (per source, averaged).
+    `data.speed_perturb`, the mixture at a level in `data.level_dbfs`; with `data.extra_vocals` (a speech root), its
+    train speakers stand in for the vocals `data.extra_vocals_prob` of the time. Validation: the original songs as
+    recorded, one fixed crop each. Loss and metrics: see `_MixtureTask` (per source, averaged).
     """
 
     name = "separate"
@@ -377,6 +380,7 @@ class SeparateTask(_MixtureTask):
             train_tracks, sample_rate, crop, remix_prob=data.remix_prob, stem_gain_db=tuple(data.stem_gain_db),
             level_dbfs=None if data.level_dbfs is None else tuple(data.level_dbfs), seed=seed,
             length=len(train_tracks) * data.crops_per_file, transform=speed,
+            extra_vocals=_extra_vocals(data, sample_rate), extra_vocals_prob=data.extra_vocals_prob,
         )  # fmt: skip
         val = MusicRemixDataset(
             val_tracks, sample_rate, crop, remix_prob=0.0, stem_gain_db=(0.0, 0.0), level_dbfs=None, fixed=True,
@@ -399,6 +403,20 @@ class SeparateTask(_MixtureTask):
 def _speech_files(data: DataConfig, split: str) -> list[SpeechFile]:
     """The speech files of a split of data.root, restricted to data.corpora (None: FSDD + Asterisk of a speech root)."""
     return speech_files(data.root, split, words=data.words, corpora=data.corpora)  # type: ignore[arg-type]
+
+
+def extra_vocal_files(data: DataConfig) -> list[SpeechFile]:
+    """The speech files data.extra_vocals adds as vocals (its train split, data.extra_vocals_corpora); [] if unset."""
+    if not data.extra_vocals:
+        return []
+    files = speech_files(data.extra_vocals, "train", corpora=data.extra_vocals_corpora)  # type: ignore[arg-type]
+    return spread_evenly(files, data.max_files)
+
+
+def _extra_vocals(data: DataConfig, sample_rate: int) -> list[np.ndarray]:
+    """extra_vocal_files joined per speaker into crop-length utterances."""
+    files = extra_vocal_files(data)
+    return [u.wave for u in join_utterances(files, sample_rate, target_seconds=data.crop_seconds)] if files else []
 
 
 def _named(folder: str, names: list[str]) -> list[Any]:
