@@ -84,6 +84,24 @@ def test_shipped_recipes_parse_and_build(recipe_path: Path) -> None:
     assert sum(p.numel() for p in model.parameters()) > 0
 
 
+def test_recipes_that_start_from_another_recipes_run_can_hold_its_weights() -> None:
+    from vqaudio.models import build_model
+
+    chained = [r for r in map(load_recipe, RECIPES) if r.init_from]
+    assert {r.name for r in chained} >= {"denoise-16k"}  # the shipped two-stage models
+    makefile = (RECIPES[0].parents[1] / "Makefile").read_text()
+    stages = re.search(r"^STAGES := (.*)$", makefile, re.MULTILINE)
+    assert stages, "Makefile: no STAGES line (the first stages `make pretrained` trains before SHIPPED)"
+    for recipe in chained:
+        match = re.fullmatch(r"runs/(.+)/best\.safetensors", str(recipe.init_from))
+        assert match, f"{recipe.name}: init_from {recipe.init_from} is not another recipe's run"
+        first = load_recipe(RECIPES[0].parent / f"{match.group(1)}.yaml")
+        assert first.model_type == recipe.model_type and first.name in stages.group(1).split()
+        start = build_model(first.model_type, dict(first.model))
+        result = build_model(recipe.model_type, dict(recipe.model)).load_state_dict(start.state_dict(), strict=False)
+        assert not result.unexpected_keys and all(".recurrent." in key for key in result.missing_keys)
+
+
 def test_overrides_and_unknown_keys_are_reported() -> None:
     raw: dict = {"name": "x", "model_type": "vqvae"}
     apply_override(raw, "trainer.max_epochs=3")
