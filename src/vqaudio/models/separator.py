@@ -82,24 +82,7 @@ class DualDecoderVAE(SpectrogramUNet):
         per_latent = 2 * cfg.latent_dim if cfg.latent == "gaussian" else cfg.latent_dim
         self.to_latents = nn.ModuleList(conv(dims, widths[-1], per_latent, 1, norm=norm) for _ in cfg.sources)
         self.quantizers = nn.ModuleList(self._build_quantizer() for _ in cfg.sources) if self._discrete else None
-        self.decoders = nn.ModuleList(
-            UNetDecoder(
-                dims,
-                cfg.latent_dim,
-                widths,
-                in_out,
-                cfg.n_res_blocks,
-                k,
-                norm,
-                act,
-                cfg.se,
-                cfg.upsample,
-                cfg.skips,
-                recurrent_stages=cfg.recurrent_stages,
-                recurrent_causal=cfg.recurrent_causal,
-            )
-            for _ in cfg.sources
-        )
+        self.decoders = nn.ModuleList(UNetDecoder.for_config(cfg, cfg.skips) for _ in cfg.sources)
 
     @property
     def _discrete(self) -> bool:

@@ -80,20 +80,7 @@ class VQUNet(SpectrogramUNet):
         )
         self.to_latent = conv(dims, widths[-1], cfg.latent_dim, 1, norm=norm)
         self.quantizer = self._build_quantizer()
-        self.decoder = UNetDecoder(
-            dims,
-            cfg.latent_dim,
-            widths,
-            in_out,
-            cfg.n_res_blocks,
-            k,
-            norm,
-            act,
-            cfg.se,
-            cfg.upsample,
-            recurrent_stages=cfg.recurrent_stages,
-            recurrent_causal=cfg.recurrent_causal,
-        )
+        self.decoder = UNetDecoder.for_config(cfg)
         if cfg.output == "mask":  # start near the identity (about -0.7 dB), not at half the mask range
             with torch.no_grad():
                 self.decoder.output[-1].bias.fill_(MASK_INIT_LOGIT)

@@ -207,6 +207,26 @@ class UNetDecoder(nn.Module):
             activation_norm(norm, widths[0]), activation(act), conv(dims, widths[0], out_channels, k, norm=norm)
         )
 
+    @classmethod
+    def for_config(cls, cfg: UNetConfig, skips: bool = True) -> UNetDecoder:
+        """The decoder a U-Net model of `cfg` builds: back from latent_dim to the spectrogram's channels."""
+        dims = 1 if cfg.architecture == "conv1d" else 2
+        return cls(
+            dims,
+            cfg.latent_dim,
+            [int(c) for c in cfg.channels],
+            cfg.n_freqs if dims == 1 else 1,
+            cfg.n_res_blocks,
+            cfg.kernel_size,
+            cfg.norm,
+            cfg.activation,
+            cfg.se,
+            cfg.upsample,
+            skips,
+            recurrent_stages=cfg.recurrent_stages,
+            recurrent_causal=cfg.recurrent_causal,
+        )
+
     def forward(self, z: Tensor, skips: list[Tensor] | None = None) -> Tensor:
         if (skips is None) != (self.merges is None):
             raise ValueError("UNetDecoder: pass skips exactly when the decoder was built with skips=True")
