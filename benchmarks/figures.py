@@ -49,7 +49,7 @@ FIGURES = (
         plot_denoise,
         {"noise": "real", "metrics": ["pesq_wb", "stoi", "si_sdr"]},
     ),
-    Figure("separate-gnsdr.png", "separate.json", "separate.py", plot_separate),
+    Figure("separate-gnsdr.png", "separate-gru.json", "separate.py", plot_separate),
 )
 
 

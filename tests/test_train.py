@@ -88,7 +88,7 @@ def test_recipes_that_start_from_another_recipes_run_can_hold_its_weights() -> N
     from vqaudio.models import build_model
 
     chained = [r for r in map(load_recipe, RECIPES) if r.init_from]
-    assert {r.name for r in chained} >= {"denoise-16k"}  # the shipped two-stage models
+    assert {r.name for r in chained} >= {"denoise-16k", "separate-16k"}  # the shipped two-stage models
     makefile = (RECIPES[0].parents[1] / "Makefile").read_text()
     stages = re.search(r"^STAGES := (.*)$", makefile, re.MULTILINE)
     assert stages, "Makefile: no STAGES line (the first stages `make pretrained` trains before SHIPPED)"
