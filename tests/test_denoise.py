@@ -203,6 +203,11 @@ def test_fit_and_cli_denoise_a_file_and_a_folder(tmp_path: Path, capsys: pytest.
     capsys.readouterr()
     assert cli_main([*argv, "--resume"]) == 2
     assert "pick one" in capsys.readouterr().err
+    # a recipe that names its init_from resumes its own run (a killed second stage goes on from last.ckpt)
+    recipe_file.write_text(yaml.safe_dump({**grown, "init_from": str(best)}))
+    assert cli_main(["train", str(recipe_file), "-q", "--resume", "--max-epochs", "2"]) == 0
+    resumed = tmp_path / "runs" / "tiny-grown" / "logs" / "version_1" / "metrics.csv"
+    assert resumed.is_file()
 
 
 def test_init_from_refuses_weights_the_recipe_cannot_hold(tmp_path: Path) -> None:

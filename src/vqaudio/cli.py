@@ -168,6 +168,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         recipe.out_dir = str(args.out)
     if args.init_from:
+        if args.resume:
+            raise ValueError("--init-from starts a new run from trained weights; --resume continues one: pick one")
         recipe.init_from = str(args.init_from)
     best = fit(recipe, resume=args.resume, force=args.force, progress=not args.quiet)
     print(f"best weights: {best}")

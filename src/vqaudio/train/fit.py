@@ -190,7 +190,7 @@ def fit(
     folders that are missing or hold no audio, `resume` without saved state, and a run folder that already holds
     best weights unless `resume` (continue that run) or `force` (start afresh and replace them) is given.
     The recipe's `init_from`: start from these trained weights (train/warm_start.py: the recipe's model may add
-    modules to them; a new run, not a resumed one, with its own schedule).
+    modules to them; a new run with its own schedule). `resume` continues the run from its own state instead.
 
     last.ckpt (the state `resume` continues from) is written atomically at every epoch end, with the random
     streams, so a run killed at any point and resumed repeats an unbroken run with the same seed. A NaN or
@@ -204,12 +204,9 @@ def fit(
     check_data_folders(recipe.data)
     out = run_dir(recipe)
     check_run_folder(out, resume, force)
-    init_from = Path(recipe.init_from) if recipe.init_from else None
+    # init_from starts a run; a resumed run continues from its own state, which already holds those weights
+    init_from = Path(recipe.init_from) if recipe.init_from and not resume else None
     if init_from is not None:
-        if resume:
-            raise ValueError(
-                "init_from (--init-from) starts a new run from trained weights; --resume continues one: pick one"
-            )
         init_config(init_from, recipe.model_type)  # a readable checkpoint of this model type, before any audio
     build_config(recipe.model_type, dict(recipe.model))  # model type and keys, before any audio is read
     task_name = recipe.task or default_task(recipe.model_type)
