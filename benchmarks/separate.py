@@ -193,7 +193,7 @@ def model_name(path: Path) -> str:
 
 
 def load_systems(
-    models: Sequence[Path] | None, reference: Path | None
+    models: Sequence[Path] | None, reference: Path | None, mask_powers: Sequence[float] = ()
 ) -> tuple[dict[str, SeparatorLike | str], dict[str, dict[str, Any]]]:
     """Model systems by name: a loaded separator, or the reason it is missing; and what each was loaded from."""
     out: dict[str, SeparatorLike | str] = {}
@@ -207,6 +207,8 @@ def load_systems(
         add("vqaudio-reference", Separator.from_checkpoint(reference), str(reference))
     for path in models or []:
         add(model_name(path), Separator.from_checkpoint(path), str(path))
+        for power in mask_powers:  # the same weights with sharpened masks (Separator.mask_power)
+            add(f"{model_name(path)}-p{power:g}", Separator.from_checkpoint(path, mask_power=power), str(path))
     if not models:
         shipped = pretrained_names()
         if SHIPPED in shipped:
@@ -355,6 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="val", help="split of --data to score (default: val)")
     parser.add_argument("--model", action="append", type=Path, help="separator weights (repeatable)")
     parser.add_argument("--reference", type=Path, help="the reference VAE recipe's checkpoint (vqaudio-reference)")
+    parser.add_argument(
+        "--mask-power",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="P",
+        help="also run each --model with its masks sharpened to this power (rows NAME-pP; Separator.mask_power)",
+    )
     parser.add_argument("--vocal-snr-db", default="0", type=parse_vocal_snr,
                         help="vocal-to-accompaniment ratio in dB, or 'original' (default: 0)")  # fmt: skip
     parser.add_argument("--max-clips", type=int, help="at most N clips, spread evenly over the sorted list")
@@ -372,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"separate: no tracks in {args.data} (split {args.split!r})")
     mixtures = make_mixtures(tracks, vocal_snr_db, progress)
     layouts = sorted({str(t.layout) for t in tracks})
-    models, model_info = load_systems(args.model, args.reference)
+    models, model_info = load_systems(args.model, args.reference, args.mask_power)
     missing = {name: reason for name, reason in models.items() if isinstance(reason, str)}
     if progress:
         for name, reason in missing.items():

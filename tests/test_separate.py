@@ -109,6 +109,31 @@ def test_separator_splits_a_stereo_song_into_sources_that_add_up(tmp_path: Path)
     assert isinstance(as_torch["vocals"], torch.Tensor) and as_torch["vocals"].shape == stereo.shape
 
 
+def test_sharpened_masks_still_sum_to_one_and_favour_the_dominant_source() -> None:
+    from vqaudio.pipelines.separate import sharpened_masks_db
+
+    masks = torch.tensor([0.7, 0.5, 0.02]).reshape(1, 3, 1)
+    masks = torch.cat([masks, 1 - masks])  # (S=2, F=3, N=1)
+    gain_db = 20 * torch.log10(masks)
+    torch.testing.assert_close(sharpened_masks_db(gain_db, 1.0), gain_db)
+    sharp = 10 ** (sharpened_masks_db(gain_db, 2.0) / 20)
+    torch.testing.assert_close(sharp.sum(0), torch.ones(3, 1))
+    torch.testing.assert_close(sharp[0, :, 0], torch.tensor([0.49 / 0.58, 0.5, 0.0004 / (0.0004 + 0.9604)]))
+    soft = 10 ** (sharpened_masks_db(gain_db, 0.5) / 20)
+    assert float(soft[0, 0, 0]) < 0.7 < float(sharp[0, 0, 0])  # below 1 softens, above 1 sharpens
+    model = tiny(output="mask")
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="mask_power"):
+            Separator(model, mask_power=bad)
+    from vqaudio.cli import DEFAULT_MASK_POWER
+    from vqaudio.pipelines.separate import DEFAULT_MASK_POWER as PIPELINE_DEFAULT
+
+    assert DEFAULT_MASK_POWER == PIPELINE_DEFAULT == Separator(model).mask_power  # --help without importing torch
+    vocals, accompaniment = song(1.0, 8000, seed=3)
+    parts = Separator(model, mask_power=2.0)(vocals + accompaniment, 8000)
+    np.testing.assert_allclose(parts["vocals"] + parts["accompaniment"], vocals + accompaniment, atol=1e-4)
+
+
 def test_chunked_separation_matches_whole_file() -> None:
     model = tiny()
     vocals, accompaniment = song(3.0, 8000, seed=4)

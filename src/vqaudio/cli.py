@@ -24,6 +24,8 @@ from vqaudio import __version__
 POSTFILTER_HELP = (
     "decoder postfilter: how much to sharpen formants and harmonics of the decoded spectrum (0 = off; default 0.15)"
 )
+# Kept in step with vqaudio.pipelines.separate.DEFAULT_MASK_POWER (a test checks).
+DEFAULT_MASK_POWER = 1.0
 PHASE_HELP = (
     "where the decoder's phase comes from: auto (a shipped learned phase model for the codec's STFT if there is one, "
     "else Griffin-Lim; the default), griffin-lim, or a phase model's .safetensors (vqaudio train recipes/phase-8k.yaml)"
@@ -214,6 +216,17 @@ def _percent(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
     if not 0.0 <= value <= 100.0:
         raise argparse.ArgumentTypeError(f"expected a percentage in 0..100, got {value:g}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type of --mask-power: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
 
 
@@ -578,7 +591,8 @@ def _cmd_separate(args: argparse.Namespace) -> int:
             raise OutputError(f"-o {args.output} is a file; separate writes a folder (OUTDIR/<song>/vocals.wav, ...)")
         files = [args.input]
     model = args.model
-    separator = Separator.from_checkpoint(model, device=device) if model else Separator.from_pretrained(device=device)
+    options = {"device": device, "mask_power": args.mask_power}
+    separator = Separator.from_checkpoint(model, **options) if model else Separator.from_pretrained(**options)
     log.info("model: %s", model or Separator.default_model)
 
     def song(path: Path) -> Path:
@@ -938,6 +952,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="audio file (any rate/channels) or a folder of audio files")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("--model", type=Path, help="separator weights (default: shipped separate-16k)")
+    p.add_argument(
+        "--mask-power",
+        type=_positive_float,
+        default=DEFAULT_MASK_POWER,
+        metavar="P",
+        help=f"raise each bin's masks to P and renormalise (Wiener-style; 1 = the model's own masks; default "
+        f"{DEFAULT_MASK_POWER:g}): above 1 less of the other source leaks in, at the cost of more artefacts",
+    )
     _add_model_options(p, force="overwrite OUTDIR/<song>/vocals.wav, ... if they exist")
     _add_jobs(p)
     p.set_defaults(func=_cmd_separate)
