@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -195,11 +196,13 @@ def test_fit_and_cli_denoise_a_file_and_a_folder(tmp_path: Path, capsys: pytest.
     model = load_model(grown_best)
     assert len(model.decoder.recurrent) == 1
     assert (model.config.norm_mean, model.config.norm_std) == (start.config.norm_mean, start.config.norm_std)
-    assert decode_metadata_value(read_metadata(grown_best)["initialised_from"]) == str(best)
+    started = decode_metadata_value(read_metadata(grown_best)["initialised_from"])
+    digest = hashlib.sha256(best.read_bytes()).hexdigest()[:12]
+    assert started == f"{best} (recipe tiny-denoise, sha256 {digest})"
     from vqaudio.train.publish import publish
 
     card = publish(grown_best, tmp_path / "shipped" / "grown.safetensors").with_suffix(".md").read_text()
-    assert f"| started from | `{best}`" in card and "trains that stage first" in card
+    assert f"| started from | `{started}`" in card and "trains that stage first" in card
     capsys.readouterr()
     assert cli_main([*argv, "--resume"]) == 2
     assert "pick one" in capsys.readouterr().err

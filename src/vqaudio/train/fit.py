@@ -29,7 +29,7 @@ from vqaudio.train.config import DataConfig, RecipeConfig, TrainerConfig
 from vqaudio.train.datamodule import TaskDataModule
 from vqaudio.train.module import NonFiniteLossError
 from vqaudio.train.tasks import Task, build_task, default_task, extra_vocal_files
-from vqaudio.train.warm_start import INPUT_SCALING, init_config, load_initial_weights
+from vqaudio.train.warm_start import INPUT_SCALING, describe_initial_weights, init_config, load_initial_weights
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def fit(
         "words": recipe.data.words,
         "corpora": recipe.data.corpora,
         "noise_data": recipe.data.noise,
-        **({"initialised_from": str(init_from)} if init_from is not None else {}),
+        **({"initialised_from": describe_initial_weights(init_from)} if init_from is not None else {}),
         **_training_summary(datamodule),
         **_extra_vocals_summary(recipe.data, datamodule),
     }

@@ -7,6 +7,7 @@ meant for this begin as the identity) and every other tensor is taken from the w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -15,11 +16,11 @@ from typing import Any
 from safetensors import safe_open
 from torch import nn
 
-from vqaudio.models.io import read_metadata
+from vqaudio.models.io import decode_metadata_value, read_metadata
 
 log = logging.getLogger(__name__)
 
-__all__ = ["INPUT_SCALING", "init_config", "load_initial_weights"]
+__all__ = ["INPUT_SCALING", "describe_initial_weights", "init_config", "load_initial_weights"]
 
 INPUT_SCALING = ("norm_mean", "norm_std")
 
@@ -30,6 +31,17 @@ def init_config(path: str | Path, model_type: str) -> dict[str, Any]:
     if meta["model_type"] != model_type:
         raise ValueError(f"init_from {path}: holds a {meta['model_type']} model, the recipe trains a {model_type}")
     return json.loads(meta["config"])
+
+
+def describe_initial_weights(path: str | Path) -> str:
+    """`path` with the recipe that trained it and the first 12 hex digits of its sha256, for the run's metadata.
+
+    A path alone (runs/NAME/best.safetensors) names a file that the next training run replaces; the recipe and the
+    digest still say which weights a shipped model grew from.
+    """
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    recipe = decode_metadata_value(read_metadata(path).get("recipe", "null"))
+    return f"{path} (recipe {recipe}, sha256 {digest})" if recipe else f"{path} (sha256 {digest})"
 
 
 def load_initial_weights(model: nn.Module, path: str | Path) -> list[str]:
