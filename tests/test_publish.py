@@ -11,7 +11,15 @@ import torch
 from tests.helpers import make_fsdd_folder
 from vqaudio.data import SpeechFile
 from vqaudio.data.summary import CORPUS_LICENCES, summarize_training_files
-from vqaudio.models import VQVAE, VQVAEConfig, count_parameters, load_model, read_metadata, save_model
+from vqaudio.models import (
+    VQVAE,
+    VQVAEConfig,
+    count_parameters,
+    decode_metadata_value,
+    load_model,
+    read_metadata,
+    save_model,
+)
 from vqaudio.train.publish import main, model_card, publish
 
 TINY = dict(hidden_channels=16, n_res_blocks=1, n_downsample=1, latent_dim=8, codebook_size=16, n_stages=2)
@@ -105,3 +113,25 @@ def test_card_only_rewrites_the_card_and_not_the_weights(tmp_path: Path) -> None
     assert "george" in target.with_suffix(".md").read_text()
     with pytest.raises(SystemExit):
         main(["--card-only", str(target), str(tmp_path / "other.safetensors")])
+
+
+def test_meta_corrects_what_the_run_recorded_from_its_command_line(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    recorded = {"description": "old words", "initialised_from": "/tmp/scratch/best.safetensors", "recipe": "tiny"}
+    source = save_model(VQVAE(VQVAEConfig(**TINY)), tmp_path / "best.safetensors", recorded)
+    target = tmp_path / "shipped" / "tiny.safetensors"
+    argv = [str(source), str(target), "--meta", "initialised_from=runs/tiny-first/best.safetensors (recipe tiny-first)"]
+    assert main([*argv, "--meta", "description=new words"]) == 0
+    meta = read_metadata(target)
+    assert decode_metadata_value(meta["initialised_from"]) == "runs/tiny-first/best.safetensors (recipe tiny-first)"
+    assert decode_metadata_value(meta["description"]) == "new words"
+    assert decode_metadata_value(meta["recipe"]) == "tiny"  # the rest as recorded
+    assert (
+        "| started from | `runs/tiny-first/best.safetensors (recipe tiny-first)`"
+        in target.with_suffix(".md").read_text()
+    )
+    for bad in (["--meta", "recipe=other"], ["--meta", "no-equals"]):
+        with pytest.raises(SystemExit):
+            main([str(source), str(tmp_path / "x.safetensors"), *bad])
+    with pytest.raises(ValueError, match="only description, initialised_from"):
+        publish(source, tmp_path / "y.safetensors", {"task": "denoise"})

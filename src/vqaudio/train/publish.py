@@ -14,6 +14,7 @@ Floating-point tensors are stored as fp16 (half the size; the model is rebuilt i
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,26 @@ log = logging.getLogger(__name__)
 _REPO_ROOT = Path(__file__).resolve().parents[3]  # src/vqaudio/train/publish.py -> the checkout
 
 
-def publish(source: Path, target: Path) -> Path:
+CORRECTABLE = ("description", "initialised_from")  # what a run records from its command line, not from its weights
+
+
+def publish(source: Path, target: Path, corrections: dict[str, str] | None = None) -> Path:
+    """Write `source` as fp16 to `target` with its model card; `corrections` replace recorded metadata.
+
+    Only CORRECTABLE keys: a run started with `--set`/`--init-from` records the description and the starting
+    weights as the command gave them (a scratch path, say), which the shipped copy should state as the recipe does.
+    """
+    fixes = dict(corrections or {})
+    unknown = sorted(set(fixes) - set(CORRECTABLE))
+    if unknown:
+        raise ValueError(f"publish: only {', '.join(CORRECTABLE)} can be corrected, not {', '.join(unknown)}")
     model = load_model(source)  # proves the file is loadable before it ships
     with safe_open(str(source), framework="pt") as f:
         header = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iterator)
     small = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     target.parent.mkdir(parents=True, exist_ok=True)
+    header.update({key: json.dumps(value) for key, value in fixes.items()})  # stored as JSON, as runs store them
     save_file(small, str(target), metadata={**header, "stored_dtype": "float16"})
     reloaded = load_model(target)
     spec = torch.full((1, model.config.n_features, 32), -40.0)
@@ -162,7 +176,9 @@ def _extra_vocals_row(meta: dict) -> str:
 def _initialised_row(meta: dict) -> str:
     """A card row for the weights the run started from (init_from), else nothing."""
     start = _meta(meta, "initialised_from")
-    return f"\n| started from | `{start}` (trained weights; the recipe adds to them) |" if start else ""
+    if not start:
+        return ""
+    return f"\n| started from | `{start}` (trained weights the recipe trains on, adding any modules it names) |"
 
 
 def _stages_note(meta: dict) -> str:
@@ -170,7 +186,8 @@ def _stages_note(meta: dict) -> str:
     if not _meta(meta, "initialised_from"):
         return ""
     return (
-        "\nThe recipe starts from a first stage's weights (its `init_from`); `make pretrained` trains that stage first."
+        "\nThe recipe starts from an earlier stage's weights (its `init_from`); `make pretrained` trains the earlier "
+        "stages first."
     )
 
 
@@ -249,7 +266,17 @@ def main(argv: list[str] | None = None) -> int:
         help="where the run's training folder is now, to re-list its files for the card when the checkpoint has no "
         "training_summary (default: the folder the checkpoint records)",
     )
+    parser.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"replace a recorded metadata value in the shipped copy (repeatable; keys: {', '.join(CORRECTABLE)})",
+    )
     args = parser.parse_args(argv)
+    corrections = dict(item.split("=", 1) for item in args.meta if "=" in item)
+    if len(corrections) != len(args.meta) or set(corrections) - set(CORRECTABLE):
+        parser.error(f"--meta takes KEY=VALUE with KEY one of {', '.join(CORRECTABLE)}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # a command: say what it wrote
     if args.card_only:
         if args.target is not None:
@@ -260,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.target is None:
         parser.error("give SOURCE and TARGET (or --card-only SHIPPED.safetensors)")
-    publish(args.source, args.target)
+    publish(args.source, args.target, corrections)
     if args.data is not None:  # publish() wrote the card from the recorded folder; redo it from the one given
         write_card(args.target, args.data)
     return 0
