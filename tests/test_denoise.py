@@ -202,7 +202,7 @@ def test_fit_and_cli_denoise_a_file_and_a_folder(tmp_path: Path, capsys: pytest.
     from vqaudio.train.publish import publish
 
     card = publish(grown_best, tmp_path / "shipped" / "grown.safetensors").with_suffix(".md").read_text()
-    assert f"| started from | `{started}`" in card and "trains that stage first" in card
+    assert f"| started from | `{started}`" in card and "trains the earlier stages first" in card
     capsys.readouterr()
     assert cli_main([*argv, "--resume"]) == 2
     assert "pick one" in capsys.readouterr().err
