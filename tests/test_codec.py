@@ -243,3 +243,17 @@ def test_shipped_wideband_codec_round_trip() -> None:
         assert rate == sr and out.shape == wave.shape and np.isfinite(out).all()
         distances.append(log_spectral_distance(wave, out, sr))
     assert distances[1] < distances[0]
+
+
+def test_a_decoder_that_reaches_further_gets_more_chunk_context() -> None:
+    assert Codec(tiny_model(), griffin_lim_iters=1).context_frames == 8  # the shipped shape's default
+    torch.manual_seed(0)
+    deep = VQVAE(VQVAEConfig(**{**TINY, "n_res_blocks": 2}, decoder_extra_blocks=6))
+    for name, p in deep.decoder.extra.named_parameters():  # let the extra blocks do something
+        if "weight" in name:
+            torch.nn.init.normal_(p, std=0.2)
+    chunked = Codec(deep, griffin_lim_iters=0, chunk_seconds=1.0)
+    assert chunked.context_frames == 14  # 7 latent frames from the conv stack + 6 extra, and one spare
+    whole = Codec(deep, griffin_lim_iters=0, chunk_seconds=100.0)
+    data = chunked.encode(noise((5 * 8000,), seed=3), 8000)
+    np.testing.assert_allclose(chunked.decode(data)[0], whole.decode(data)[0], atol=1e-4)

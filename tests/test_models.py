@@ -339,3 +339,44 @@ def test_load_errors_say_what_is_wrong(tmp_path) -> None:
         save_model(make("vae"), tmp_path / "x.safetensors", metadata={"config": "{}"})
     with pytest.raises(ValueError, match="not a registered vqaudio model"):
         save_model(torch.nn.Linear(2, 2), tmp_path / "y.safetensors")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"n_res_blocks": 2, "n_downsample": 1},  # the shipped codec-8k's shape: 7 latent frames
+        {"n_res_blocks": 2, "n_downsample": 1, "decoder_extra_blocks": 3},
+        {"n_res_blocks": 4, "n_downsample": 2, "decoder_extra_blocks": 1},
+    ],
+)
+def test_decoder_receptive_frames_bounds_what_reaches_a_decoded_frame(fields: dict) -> None:
+    from vqaudio.models.backbone import SpectrogramDecoder, decoder_receptive_frames
+
+    cfg = VQVAEConfig(hidden_channels=16, latent_dim=4, **fields)
+    decoder = SpectrogramDecoder(cfg, cfg.n_features)
+    torch.manual_seed(0)
+    for name, p in decoder.named_parameters():  # the residual blocks start at zero: give every weight a value
+        if "weight" in name:
+            torch.nn.init.normal_(p, std=0.2)
+    z = torch.zeros(1, cfg.latent_dim, 64, requires_grad=True)
+    out = decoder(z)
+    centre = out.shape[-1] // 2
+    out[..., centre].sum().backward()
+    reached = (z.grad.abs().sum(1)[0] > 0).nonzero().flatten()
+    latent_centre = centre // cfg.downsample_factor
+    reach = max(latent_centre - int(reached.min()), int(reached.max()) - latent_centre)
+    assert decoder_receptive_frames(cfg) in (reach, reach + 1)  # rounded up, never short
+
+
+def test_decoder_extra_blocks_start_as_the_identity_and_old_weights_load(tmp_path) -> None:
+    torch.manual_seed(0)
+    base = VQVAE(VQVAEConfig(**TINY))
+    grown = VQVAE(VQVAEConfig(**TINY, decoder_extra_blocks=2))
+    result = grown.load_state_dict(base.state_dict(), strict=False)
+    assert not result.unexpected_keys and all(k.startswith("decoder.extra.") for k in result.missing_keys)
+    spec = torch.randn(1, base.config.n_features, 32) * 20 - 40
+    base.eval(), grown.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(grown(spec).reconstruction_db, base(spec).reconstruction_db)
+    with pytest.raises(ValueError, match="decoder_extra_blocks"):
+        VQVAEConfig(**TINY, decoder_extra_blocks=-1)

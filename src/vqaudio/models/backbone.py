@@ -6,6 +6,7 @@ feature map as an image. Configs only need the fields of `BackboneConfig`.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 from torch import Tensor, nn
@@ -25,6 +26,7 @@ class BackboneConfig(Protocol):
     norm: str
     activation: str
     upsample: str
+    decoder_extra_blocks: int
 
 
 def _dims(cfg: BackboneConfig) -> int:
@@ -78,8 +80,30 @@ class SpectrogramEncoder(nn.Module):
         return self.net(x)
 
 
+def decoder_receptive_frames(cfg: BackboneConfig) -> int:
+    """Latent frames on each side of a latent frame that reach its decoded output (conv1d; rounded up).
+
+    Chunked decoding (the codec) needs at least this much context for chunk joins to match a whole-file pass.
+    Counted per layer: a kernel-k conv at the latent rate reaches k // 2 x dilation frames, one at the 2**i
+    finer rate that much / 2**i, and a stride-2 transposed conv (kernel 4) one frame of its coarser input.
+    """
+    half = cfg.kernel_size // 2
+    latent = half + sum(_bottleneck_dilation(cfg, j) * half for j in range(cfg.n_res_blocks))
+    latent += cfg.decoder_extra_blocks * half
+    for level in range(1, cfg.n_downsample + 1):  # each upsampling stage, then its residual block
+        latent += 1 / 2 ** (level - 1) + half / 2**level
+    latent += half / 2**cfg.n_downsample  # the output conv
+    return math.ceil(latent)
+
+
 class SpectrogramDecoder(nn.Module):
-    """Latent map (B, latent_dim, [F',] N') -> normalised feature map, the encoder's mirror image."""
+    """Latent map (B, latent_dim, [F',] N') -> normalised feature map, the encoder's mirror image.
+
+    decoder_extra_blocks adds that many residual blocks (kernel_size, no dilation) at the latent resolution, after
+    the mirrored ones: more decoder than encoder, for a codec whose decoder must make much from few bits. They are
+    a module of their own (`extra`) and start as the identity, so trained weights without them load and a run can
+    grow them (--init-from).
+    """
 
     def __init__(self, cfg: BackboneConfig, out_features: int) -> None:
         super().__init__()
@@ -90,6 +114,10 @@ class SpectrogramDecoder(nn.Module):
         for j in range(cfg.n_res_blocks):
             dilation = _bottleneck_dilation(cfg, j)
             layers.append(ResidualBlock(widths[-1], dims, k, dilation=dilation, norm=norm, act=act))
+        self._latent_layers = len(layers)
+        self.extra = nn.Sequential(
+            *(ResidualBlock(widths[-1], dims, k, norm=norm, act=act) for _ in range(cfg.decoder_extra_blocks))
+        )
         for i in reversed(range(cfg.n_downsample)):
             layers.append(Upsample(widths[i + 1], widths[i], dims, norm=norm, act=act, mode=cfg.upsample))
             layers.append(ResidualBlock(widths[i], dims, k, norm=norm, act=act))
@@ -101,4 +129,5 @@ class SpectrogramDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z)
+        h = self.net[: self._latent_layers](z)
+        return self.net[self._latent_layers :](self.extra(h))

@@ -36,6 +36,7 @@ from vqaudio.audio.stream import ChannelMerge, LengthFit, StreamResampler
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
 from vqaudio.bitstream.packets import DEFAULT_PACKET_FRAMES
 from vqaudio.models import VQVAE
+from vqaudio.models.backbone import decoder_receptive_frames
 from vqaudio.pipelines.base import Pipeline
 from vqaudio.pipelines.files import block_frames, measure_gains, model_rate_blocks, open_input
 from vqaudio.pipelines.inputs import as_float_array, check_rate
@@ -68,6 +69,9 @@ def bitrate_of(data: bytes, header: VqaHeader) -> dict[str, float]:
     return {"bitrate": len(data) * 8.0 / duration, "payload_bitrate": header.payload_bytes * 8.0 / duration}
 
 
+MIN_CONTEXT_FRAMES = 8  # latent frames of context each side of a chunk, at least
+
+
 class Codec(Pipeline):
     """A speech codec over a (residual) VQ-VAE: encode(wave, sr) -> bytes, decode(bytes) -> (wave, sr).
 
@@ -95,7 +99,7 @@ class Codec(Pipeline):
         griffin_lim_iters: int | None = None,
         model_id: str = "unnamed",
         chunk_seconds: float = 10.0,
-        context_frames: int = 8,
+        context_frames: int | None = None,
         device: str | torch.device = "cpu",
         postfilter: float = DEFAULT_POSTFILTER,
         bitrate: float | None = None,
@@ -122,7 +126,9 @@ class Codec(Pipeline):
         self.frame_rate = float(cfg.latent_frame_rate)
         self.samples_per_latent = self.stride * self.stft.hop_length
         self.chunk_latents = max(1, round(chunk_seconds * self.frame_rate))
-        self.context_frames = int(context_frames)
+        # default: what the shipped conv stacks need (8 latent frames), more for a decoder that reaches further
+        reach = decoder_receptive_frames(cfg) + 1
+        self.context_frames = max(MIN_CONTEXT_FRAMES, reach) if context_frames is None else int(context_frames)
         self.runner = ChunkedRunner(
             self.front_end,
             chunk_frames=self.chunk_latents * self.stride,
