@@ -14,11 +14,13 @@ only difference is Griffin-Lim's: it runs on shorter chunks, each continuing the
 Latency (`stream_latency`): a sample is final once its chunk, the chunk's right context (the runner's
 context_frames: the conv decoder's receptive field and Griffin-Lim's lookahead) and half an STFT window beyond it
 have been decoded, and codes come a packet at a time. For the shipped codec-8k with 8-frame packets: 128 ms packet
-+ 128 ms context + 16 ms of window = 272 ms after the input has been coded; an encoder run in the same chunks
-needs 136 ms of input beyond a packet's end, so 408 ms end to end (stream_latency computes it for any codec).
++ 176 ms context (11 latent frames) + 16 ms of window + 80 ms waiting for the rest of the packet that holds the
+context's last frame = 400 ms after the input has been coded; an encoder run in the same chunks needs 184 ms of
+input beyond a packet's end, so 584 ms end to end (stream_latency computes it for any codec; the first stage, whose
+decoder reaches 7 frames and fits one packet of context, had 272 + 136 = 408 ms).
 
 Concealment (`Concealment`): a lost frame first repeats the last good frame's codes (for 3 frames, 48 ms), then
-gets code -1 at every stage (a latent of zero: the conv decoder, whose receptive field spans 7 latent frames each
+gets code -1 at every stage (a latent of zero: the conv decoder, whose receptive field spans 10 latent frames each
 side, then shapes the gap from the good frames around it), and from 256 ms into a gap fades (dB off the decoded
 spectrum) to silence. Chosen on 10 validation utterances at 1125 bit/s: at 10 % loss it scored 2.16 PESQ-NB, against
 2.03 for repeating the last frame (with or without its residual stages) and 1.78 for silence; holding 2-4 frames
