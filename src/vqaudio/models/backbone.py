@@ -85,7 +85,9 @@ def decoder_receptive_frames(cfg: BackboneConfig) -> int:
 
     Chunked decoding (the codec) needs at least this much context for chunk joins to match a whole-file pass.
     Counted per layer: a kernel-k conv at the latent rate reaches k // 2 x dilation frames, one at the 2**i
-    finer rate that much / 2**i, and a stride-2 transposed conv (kernel 4) one frame of its coarser input.
+    finer rate that much / 2**i, and a stride-2 transposed conv (kernel 4) one frame of its coarser input (an
+    upper bound for upsample "nearest", which reaches less). The encoder, the mirror image without the extra
+    blocks, reaches about as far, so this context serves encoding too.
     """
     half = cfg.kernel_size // 2
     latent = half + sum(_bottleneck_dilation(cfg, j) * half for j in range(cfg.n_res_blocks))

@@ -34,6 +34,12 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]  # src/vqaudio/train/publish.py
 CORRECTABLE = ("description", "initialised_from")  # what a run records from its command line, not from its weights
 
 
+def _check_corrections(fixes: dict[str, str]) -> None:
+    unknown = sorted(set(fixes) - set(CORRECTABLE))
+    if unknown:
+        raise ValueError(f"publish: only {', '.join(CORRECTABLE)} can be corrected, not {', '.join(unknown)}")
+
+
 def publish(source: Path, target: Path, corrections: dict[str, str] | None = None) -> Path:
     """Write `source` as fp16 to `target` with its model card; `corrections` replace recorded metadata.
 
@@ -41,9 +47,7 @@ def publish(source: Path, target: Path, corrections: dict[str, str] | None = Non
     weights as the command gave them (a scratch path, say), which the shipped copy should state as the recipe does.
     """
     fixes = dict(corrections or {})
-    unknown = sorted(set(fixes) - set(CORRECTABLE))
-    if unknown:
-        raise ValueError(f"publish: only {', '.join(CORRECTABLE)} can be corrected, not {', '.join(unknown)}")
+    _check_corrections(fixes)
     model = load_model(source)  # proves the file is loadable before it ships
     with safe_open(str(source), framework="pt") as f:
         header = f.metadata() or {}
@@ -274,9 +278,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"replace a recorded metadata value in the shipped copy (repeatable; keys: {', '.join(CORRECTABLE)})",
     )
     args = parser.parse_args(argv)
-    corrections = dict(item.split("=", 1) for item in args.meta if "=" in item)
-    if len(corrections) != len(args.meta) or set(corrections) - set(CORRECTABLE):
+    if any("=" not in item for item in args.meta):
         parser.error(f"--meta takes KEY=VALUE with KEY one of {', '.join(CORRECTABLE)}")
+    corrections = dict(item.split("=", 1) for item in args.meta)
+    try:
+        _check_corrections(corrections)  # before any file is read
+    except ValueError as err:
+        parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # a command: say what it wrote
     if args.card_only:
         if args.target is not None:
