@@ -254,6 +254,8 @@ def test_a_decoder_that_reaches_further_gets_more_chunk_context() -> None:
             torch.nn.init.normal_(p, std=0.2)
     chunked = Codec(deep, griffin_lim_iters=0, chunk_seconds=1.0)
     assert chunked.context_frames == 14  # 7 latent frames from the conv stack + 6 extra, and one spare
+    assert chunked.encoder_context_frames == 8  # the encoder has no extra blocks: it reaches 6, the minimum is 8
     whole = Codec(deep, griffin_lim_iters=0, chunk_seconds=100.0)
     data = chunked.encode(noise((5 * 8000,), seed=3), 8000)
+    assert data == whole.encode(noise((5 * 8000,), seed=3), 8000)  # the encoder's context is enough for its codes
     np.testing.assert_allclose(chunked.decode(data)[0], whole.decode(data)[0], atol=1e-4)

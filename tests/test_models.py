@@ -368,6 +368,33 @@ def test_decoder_receptive_frames_bounds_what_reaches_a_decoded_frame(fields: di
     assert decoder_receptive_frames(cfg) in (reach, reach + 1)  # rounded up, never short
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"n_res_blocks": 2, "n_downsample": 1},  # the shipped codec-8k's shape
+        {"n_res_blocks": 4, "n_downsample": 2},
+        {"n_res_blocks": 0, "n_downsample": 3, "kernel_size": 5},
+    ],
+)
+def test_encoder_receptive_frames_bounds_what_reaches_a_code(fields: dict) -> None:
+    from vqaudio.models.backbone import SpectrogramEncoder, encoder_receptive_frames
+
+    cfg = VQVAEConfig(hidden_channels=16, latent_dim=4, **fields)
+    encoder = SpectrogramEncoder(cfg, cfg.n_features, cfg.latent_dim)
+    torch.manual_seed(0)
+    for name, p in encoder.named_parameters():  # the residual blocks start at zero: give every weight a value
+        if "weight" in name:
+            torch.nn.init.normal_(p, std=0.2)
+    x = torch.zeros(1, cfg.n_features, 64 * cfg.downsample_factor, requires_grad=True)
+    z = encoder(x)
+    centre = z.shape[-1] // 2
+    z[..., centre].sum().backward()
+    reached = (x.grad.abs().sum(1)[0] > 0).nonzero().flatten()
+    first, last = centre * cfg.downsample_factor, (centre + 1) * cfg.downsample_factor - 1  # the frame's own input
+    reach = max(first - int(reached.min()), int(reached.max()) - last) / cfg.downsample_factor
+    assert encoder_receptive_frames(cfg) in (math.ceil(reach), math.ceil(reach) + 1)  # rounded up, never short
+
+
 def test_decoder_extra_blocks_start_as_the_identity_and_old_weights_load(tmp_path) -> None:
     torch.manual_seed(0)
     base = VQVAE(VQVAEConfig(**TINY))

@@ -23,8 +23,8 @@ from vqaudio.audio import (
     rate_k_to_magnitude,
     stft,
 )
+from vqaudio.audio.postfilter import sharpen_db
 from vqaudio.metrics import spectral_convergence
-from vqaudio.pipelines.postfilter import sharpen_db
 
 # The denoising reference's scipy.signal.stft(fs=8000, nperseg=519, noverlap=488): an odd n_fft, hop 31.
 SQUARE_STFT = STFTConfig(sample_rate=8000, n_fft=519, hop_length=31)

@@ -1,5 +1,5 @@
 """vqaudio.audio: file I/O and resampling, speech level, the STFT and dB, phase reconstruction, filterbanks
-(rate-K envelope) and the model front-ends built from them.
+(rate-K envelope), the decoded-spectrum postfilter and the model front-ends built from them.
 
 The bottom layer: it imports nothing else from vqaudio, and knows nothing of models.
 """
@@ -11,6 +11,7 @@ from vqaudio.audio.frontend import FrontEnd, LogMagnitudeFrontEnd, RateKFrontEnd
 from vqaudio.audio.io import AUDIO_EXTENSIONS, AudioError, load, resample, save, to_mono
 from vqaudio.audio.level import active_level_db, gain_to_level_db, scale_to_level
 from vqaudio.audio.phase import griffin_lim, griffin_lim_frames, integrated_phase
+from vqaudio.audio.postfilter import sharpen_db
 from vqaudio.audio.stft import (
     FrameOverlapAdd,
     STFTConfig,
@@ -53,6 +54,7 @@ __all__ = [
     "resample",
     "save",
     "scale_to_level",
+    "sharpen_db",
     "stft",
     "to_mono",
 ]

@@ -80,14 +80,29 @@ class SpectrogramEncoder(nn.Module):
         return self.net(x)
 
 
+def encoder_receptive_frames(cfg: BackboneConfig) -> int:
+    """Latent frames on each side of a latent frame whose input reaches its code (conv1d; rounded up).
+
+    Chunked encoding (the codec) needs at least this much context for chunked codes to equal a whole-file pass.
+    Counted per layer as in `decoder_receptive_frames`: the input conv and each residual block at the 2**i finer
+    rate reach k // 2 frames of that rate, a stride-2 conv (kernel 4) two frames of its finer input, and the
+    residual blocks at the latent rate k // 2 x dilation latent frames.
+    """
+    half, n = cfg.kernel_size // 2, cfg.n_downsample
+    latent = half / 2**n  # the input conv
+    for level in range(n):  # each stage's residual block, then its stride-2 conv, from the full rate down
+        latent += half / 2 ** (n - level) + 2 / 2 ** (n - level)
+    latent += sum(_bottleneck_dilation(cfg, j) * half for j in range(cfg.n_res_blocks))
+    return math.ceil(latent)
+
+
 def decoder_receptive_frames(cfg: BackboneConfig) -> int:
     """Latent frames on each side of a latent frame that reach its decoded output (conv1d; rounded up).
 
     Chunked decoding (the codec) needs at least this much context for chunk joins to match a whole-file pass.
     Counted per layer: a kernel-k conv at the latent rate reaches k // 2 x dilation frames, one at the 2**i
     finer rate that much / 2**i, and a stride-2 transposed conv (kernel 4) one frame of its coarser input (an
-    upper bound for upsample "nearest", which reaches less). The encoder, the mirror image without the extra
-    blocks, reaches about as far, so this context serves encoding too.
+    upper bound for upsample "nearest", which reaches less).
     """
     half = cfg.kernel_size // 2
     latent = half + sum(_bottleneck_dilation(cfg, j) * half for j in range(cfg.n_res_blocks))

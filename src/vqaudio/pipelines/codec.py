@@ -2,8 +2,9 @@
 
 Why chunked: encode and decode walk the signal through the shared chunked runner, in chunks of whole latent frames
 (default ~10 s) so memory is bounded whatever the input length. Each chunk's codes are computed with
-`context_frames` latent frames of real signal on either side (thrown away after), so the conv model sees the
-context a single pass would; decoding overlap-adds the chunks' STFT frames, with Griffin-Lim's phase carried from
+`encoder_context_frames` latent frames of real signal on either side (thrown away after), and each chunk is decoded
+with `context_frames` of codes on either side, each covering its conv stack's receptive field, so the model sees
+the context a single pass would (`context_frames=N` sets both); decoding overlap-adds the chunks' STFT frames, with Griffin-Lim's phase carried from
 one chunk into the next, so chunk joins have no seams.
 
 Why a gain: a model trained at one speech level (its config's input_level_db) codes a much quieter or louder
@@ -32,16 +33,16 @@ from torch import nn
 from vqaudio.audio import LogMagnitudeFrontEnd, num_frames
 from vqaudio.audio.atomic import write_bytes_atomic
 from vqaudio.audio.io import AudioInfo, AudioWriter
+from vqaudio.audio.postfilter import sharpen_db
 from vqaudio.audio.stream import ChannelMerge, LengthFit, StreamResampler
 from vqaudio.bitstream import BitstreamError, VqaHeader, bits_for_codebook, read_vqa, write_vqa
 from vqaudio.bitstream.packets import DEFAULT_PACKET_FRAMES
 from vqaudio.models import VQVAE
-from vqaudio.models.backbone import decoder_receptive_frames
+from vqaudio.models.backbone import decoder_receptive_frames, encoder_receptive_frames
 from vqaudio.pipelines.base import Pipeline
 from vqaudio.pipelines.files import block_frames, measure_gains, model_rate_blocks, open_input
 from vqaudio.pipelines.inputs import as_float_array, check_rate
 from vqaudio.pipelines.phase import PhaseChoice, PhaseSource, resolve_phase
-from vqaudio.pipelines.postfilter import sharpen_db
 from vqaudio.pipelines.runner import ChunkedRunner, FrameStream, FrameWindow, OutputStream
 
 __all__ = ["DEFAULT_MODELS", "DEFAULT_POSTFILTER", "Codec", "bitrate_of", "model_hash"]
@@ -126,16 +127,24 @@ class Codec(Pipeline):
         self.frame_rate = float(cfg.latent_frame_rate)
         self.samples_per_latent = self.stride * self.stft.hop_length
         self.chunk_latents = max(1, round(chunk_seconds * self.frame_rate))
-        # default: what the shipped conv stacks need (8 latent frames), more for a decoder that reaches further
-        reach = decoder_receptive_frames(cfg) + 1
-        self.context_frames = max(MIN_CONTEXT_FRAMES, reach) if context_frames is None else int(context_frames)
-        self.runner = ChunkedRunner(
-            self.front_end,
-            chunk_frames=self.chunk_latents * self.stride,
-            context_frames=self.context_frames * self.stride,
-            align=self.stride,
-            griffin_lim_iters=self.griffin_lim_iters,
-            device=self.device,
+        # Context by default: what each conv stack reaches, plus one spare frame, and at least 8 latent frames. The
+        # encoder and the decoder get their own (a decoder with extra blocks reaches further than its encoder), so
+        # an encoder does not wait for input that only the decoder needs.
+        if context_frames is None:
+            self.context_frames = max(MIN_CONTEXT_FRAMES, decoder_receptive_frames(cfg) + 1)
+            self.encoder_context_frames = max(MIN_CONTEXT_FRAMES, encoder_receptive_frames(cfg) + 1)
+        else:
+            self.context_frames = self.encoder_context_frames = int(context_frames)
+        self.runner, self.encoder_runner = (
+            ChunkedRunner(
+                self.front_end,
+                chunk_frames=self.chunk_latents * self.stride,
+                context_frames=context * self.stride,
+                align=self.stride,
+                griffin_lim_iters=self.griffin_lim_iters,
+                device=self.device,
+            )
+            for context in (self.context_frames, self.encoder_context_frames)
         )
         self._single_code = isinstance(model, VQVAE) and self.n_stages == 1  # codes without a stage axis
         self._hash: str | None = None
@@ -276,7 +285,7 @@ class Codec(Pipeline):
             for step in model_rate_blocks(blocks(), sample_rate, self.sample_rate, length=n_model):
                 if codes is None:
                     codes = np.zeros((len(step), n_latents, k), dtype=self._code_dtype)
-                    filled, streams = [0] * len(step), [FrameStream(self.runner) for _ in step]
+                    filled, streams = [0] * len(step), [FrameStream(self.encoder_runner) for _ in step]
                 for c, samples in enumerate(step):
                     if gains is not None:
                         samples = samples * np.float32(10.0 ** (gains[c] / 20.0))

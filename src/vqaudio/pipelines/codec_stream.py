@@ -15,9 +15,10 @@ Latency (`stream_latency`): a sample is final once its chunk, the chunk's right 
 context_frames: the conv decoder's receptive field and Griffin-Lim's lookahead) and half an STFT window beyond it
 have been decoded, and codes come a packet at a time. For the shipped codec-8k with 8-frame packets: 128 ms packet
 + 176 ms context (11 latent frames) + 16 ms of window + 80 ms waiting for the rest of the packet that holds the
-context's last frame = 400 ms after the input has been coded; an encoder run in the same chunks needs 184 ms of
-input beyond a packet's end, so 584 ms end to end (stream_latency computes it for any codec; the first stage, whose
-decoder reaches 7 frames and fits one packet of context, had 272 + 136 = 408 ms).
+context's last frame = 400 ms after the input has been coded; an encoder run in the same chunks (with its own
+context: the encoder reaches 6 latent frames, and gets 8) needs 136 ms of input beyond a packet's end, so 536 ms end
+to end (stream_latency computes it for any codec; the first stage, whose decoder reaches 7 frames and fits one
+packet of context, had 272 + 136 = 408 ms).
 
 Concealment (`Concealment`): a lost frame first repeats the last good frame's codes (for 3 frames, 48 ms), then
 gets code -1 at every stage (a latent of zero: the conv decoder, whose receptive field spans 10 latent frames each
@@ -143,9 +144,10 @@ class ConcealmentReport:
         return f"concealed {self.concealed_s:.2f} s ({lost} packets lost: {why}): {shown}"
 
 
-def stream_runner(codec: Codec, chunk_latents: int) -> ChunkedRunner:
-    """The codec's runner (context, lookahead, phase settings) cutting chunks of `chunk_latents` latent frames."""
-    runner = copy.copy(codec.runner)
+def stream_runner(codec: Codec, chunk_latents: int, encoder: bool = False) -> ChunkedRunner:
+    """The codec's decoding runner (context, lookahead, phase settings), or with `encoder` its encoding runner,
+    cutting chunks of `chunk_latents` latent frames."""
+    runner = copy.copy(codec.encoder_runner if encoder else codec.runner)
     runner.chunk_frames = max(1, int(chunk_latents)) * codec.stride  # a multiple of the runner's align (the stride)
     return runner
 
@@ -457,7 +459,8 @@ def stream_latency(
     lookahead, synthesis = runner.context_frames * hop, n_fft // 2
     decoder = decoder_latency_samples(codec, packet_frames, chunk_latents)
     # FrameStream cuts a chunk once the input reaches the end of its right context's last frame
-    encoder = runner.end_sample(runner.context_frames + 1) - hop
+    coder = stream_runner(codec, chunk_latents or packet_frames, encoder=True)
+    encoder = coder.end_sample(coder.context_frames + 1) - hop
     return StreamLatency(
         packet_ms=packet * ms,
         lookahead_ms=lookahead * ms,
