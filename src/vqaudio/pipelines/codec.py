@@ -4,8 +4,8 @@ Why chunked: encode and decode walk the signal through the shared chunked runner
 (default ~10 s) so memory is bounded whatever the input length. Each chunk's codes are computed with
 `encoder_context_frames` latent frames of real signal on either side (thrown away after), and each chunk is decoded
 with `context_frames` of codes on either side, each covering its conv stack's receptive field, so the model sees
-the context a single pass would (`context_frames=N` sets both); decoding overlap-adds the chunks' STFT frames, with Griffin-Lim's phase carried from
-one chunk into the next, so chunk joins have no seams.
+the context a single pass would (`context_frames=N` sets both); decoding overlap-adds the chunks' STFT frames,
+with Griffin-Lim's phase carried from one chunk into the next, so chunk joins have no seams.
 
 Why a gain: a model trained at one speech level (its config's input_level_db) codes a much quieter or louder
 voice badly, so each channel is scaled to that level before encoding; the gain (rounded to 0.01 dB) goes into
