@@ -17,6 +17,7 @@ from vqaudio.data import BandLimited, NoisySpeechDataset
 from vqaudio.data.synth import synth_speech
 from vqaudio.models import VQUNet, VQUNetConfig, build_model, load_model, save_model
 from vqaudio.models.io import decode_metadata_value, read_metadata
+from vqaudio.nn import SqueezeExcite
 from vqaudio.pipelines import Denoiser, Reconstructor
 from vqaudio.train.config import DataConfig, RecipeConfig, TrainerConfig
 from vqaudio.train.tasks import DenoiseTask
@@ -88,6 +89,32 @@ def test_recurrent_stages_keep_shape_start_as_the_model_without_them_and_round_t
         VQUNetConfig(channels=[16, 24, 24], recurrent_stages=3)
     with pytest.raises(ValueError, match="conv1d"):
         VQUNetConfig(architecture="conv2d", recurrent_stages=1)
+
+
+@pytest.mark.parametrize("architecture", ["conv1d", "conv2d"])
+def test_se_window_makes_the_output_independent_of_far_input_and_loads_whole_input_weights(
+    architecture: str, tmp_path: Path
+) -> None:
+    sizes = {"architecture": architecture, "channels": [16, 24, 24], "output": "mapping", "bottleneck": "none"}
+    whole = tiny(**sizes).eval()
+    local = tiny(**sizes, se_window_frames=9).eval()
+    for name, weights in whole.named_parameters():  # residual branches start at zero: give them something to gate
+        if name.endswith("weight_g") or ".se." in name:
+            torch.nn.init.normal_(weights, std=0.5)
+    local.load_state_dict(whole.state_dict())  # the same weights: a window changes what the gates average, only
+    windows = [m.window for m in local.modules() if isinstance(m, SqueezeExcite)]
+    assert windows and set(windows) == {9, 5, 3}  # 9 input frames, halved (odd) at each coarser resolution
+    spec = torch.rand(1, 129, 120) * 60 - 70
+    louder = spec.clone()
+    louder[..., 100:] += 30.0  # far from the first frames: beyond every conv's and gate's reach
+    with torch.no_grad():
+        assert torch.equal(local(louder).reconstruction_db[..., :40], local(spec).reconstruction_db[..., :40])
+        moved = whole(louder).reconstruction_db[..., :40] - whole(spec).reconstruction_db[..., :40]
+        assert float(moved.abs().max()) > 1e-4  # dB, above float noise: whole-input gates carry it everywhere
+    path = save_model(local, tmp_path / "local.safetensors")
+    assert load_model(path).config.se_window_frames == 9
+    with pytest.raises(ValueError, match="se_window_frames"):
+        VQUNetConfig(se_window_frames=0)
 
 
 def test_denoiser_is_aligned_and_keeps_shape_rate_and_type() -> None:

@@ -87,6 +87,33 @@ def test_squeeze_excite_gates_channels_and_ignores_masked_positions() -> None:
     assert SqueezeExcite(16)(x2).shape == x2.shape
 
 
+@pytest.mark.parametrize("dims", [1, 2])
+def test_windowed_squeeze_excite_gates_each_frame_from_its_neighbourhood(dims: int) -> None:
+    torch.manual_seed(0)
+    local = SqueezeExcite(16, window=5)
+    whole = SqueezeExcite(16)
+    whole.load_state_dict(local.state_dict())  # same weights, no window
+    x = _input(dims, length=40).abs()
+    y = local(x)
+    assert y.shape == x.shape
+    assert not torch.allclose((y / x)[..., :1], y / x)  # the gate changes along time
+    far = x.clone()
+    far[..., 30:] *= 50.0  # frames 30.. are beyond the reach (2) of frames ..27
+    torch.testing.assert_close(local(far)[..., :28], y[..., :28])
+    assert not torch.allclose(whole(far)[..., :28], whole(x)[..., :28])  # the whole-input gate moves everywhere
+    wide = SqueezeExcite(16, window=81)  # a window covering the whole input is the whole-input gate
+    wide.load_state_dict(local.state_dict())
+    torch.testing.assert_close(wide(x), whole(x))
+    mask = torch.zeros(2, *x.shape[2:], dtype=torch.bool)  # (B, [F,] T)
+    mask[..., :20] = True
+    noisy = x.clone()
+    noisy[..., 20:] = 1000.0  # padding outside the mask must not move the gates
+    torch.testing.assert_close(local(noisy, mask)[..., :20], local(x[..., :20]))
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="odd"):
+            SqueezeExcite(16, window=bad)
+
+
 @pytest.mark.parametrize(("dims", "transposed"), [(1, False), (2, False), (1, True), (2, True)])
 def test_weight_norm_conv_matches_the_plain_conv_it_wraps_and_pickles(dims: int, transposed: bool) -> None:
     torch.manual_seed(0)

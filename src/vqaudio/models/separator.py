@@ -78,7 +78,7 @@ class DualDecoderVAE(SpectrogramUNet):
         widths = [int(c) for c in cfg.channels]
         in_out = cfg.n_freqs if dims == 1 else 1
         blocks = cfg.n_res_blocks, cfg.n_bottleneck_blocks
-        self.encoder = UNetEncoder(dims, in_out, widths, *blocks, k, norm, act, cfg.se)
+        self.encoder = UNetEncoder(dims, in_out, widths, *blocks, k, norm, act, cfg.se, cfg.se_window_frames)
         per_latent = 2 * cfg.latent_dim if cfg.latent == "gaussian" else cfg.latent_dim
         self.to_latents = nn.ModuleList(conv(dims, widths[-1], per_latent, 1, norm=norm) for _ in cfg.sources)
         self.quantizers = nn.ModuleList(self._build_quantizer() for _ in cfg.sources) if self._discrete else None

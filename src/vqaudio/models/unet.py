@@ -76,7 +76,7 @@ class VQUNet(SpectrogramUNet):
         widths = [int(c) for c in cfg.channels]
         in_out = cfg.n_freqs if dims == 1 else 1
         self.encoder = UNetEncoder(
-            dims, in_out, widths, cfg.n_res_blocks, cfg.n_bottleneck_blocks, k, norm, act, cfg.se
+            dims, in_out, widths, cfg.n_res_blocks, cfg.n_bottleneck_blocks, k, norm, act, cfg.se, cfg.se_window_frames
         )
         self.to_latent = conv(dims, widths[-1], cfg.latent_dim, 1, norm=norm)
         self.quantizer = self._build_quantizer()

@@ -31,7 +31,9 @@ class UNetConfig(FramedConfig):
     """What the U-Net model configs share (VQUNetConfig, DualDecoderVAEConfig): plain types, YAML-friendly.
 
     channels: width at each resolution, full resolution first; len(channels) - 1 stride-2 stages (time, and
-    frequency too for conv2d). n_res_blocks residual blocks (with SE when se is true) per stage on each side;
+    frequency too for conv2d). n_res_blocks residual blocks (with SE when se is true: each gate from the
+    whole input, or with se_window_frames N from a centred moving window of N input frames, halved at each coarser
+    resolution) per stage on each side;
     n_bottleneck_blocks dilated blocks at the bottleneck, which projects to latent_dim (codebook_size codes, beta,
     quantizer_options for VQ; fsq_levels for FSQ). recurrent_stages (conv1d only): that many of the decoder's
     resolutions, coarsest first, end with a residual GRU over time (RecurrentBlock, both directions unless
@@ -58,6 +60,7 @@ class UNetConfig(FramedConfig):
     activation: str = "gelu"
     upsample: str = "transposed"
     se: bool = True
+    se_window_frames: int | None = None
     recurrent_stages: int = 0
     recurrent_causal: bool = False
     latent_dim: int = 32
@@ -100,6 +103,10 @@ class UNetConfig(FramedConfig):
             raise ValueError("recurrent_stages needs architecture 'conv1d' (a GRU over the time axis)")
         if not self.norm_std > 0:
             raise ValueError(f"norm_std must be > 0, got {self.norm_std}")
+        if self.se_window_frames is not None and self.se_window_frames < 1:
+            raise ValueError(
+                f"se_window_frames must be >= 1 frame (or null: the whole input), got {self.se_window_frames}"
+            )
         if self.codebook_size < 2 or any(int(v) < 2 for v in self.fsq_levels):
             raise ValueError("codebook_size and every fsq level must be >= 2")
         for name in ("recon_db_weight", "recon_l1_weight", "recon_compressed_weight", "recon_sisdr_weight"):
@@ -118,10 +125,24 @@ class UNetConfig(FramedConfig):
         return LogMagnitudeFrontEnd(self.stft, self.floor_db)
 
 
+def se_window_at(window: int | None, level: int) -> int | None:
+    """The SE window in frames at the 2**level coarser resolution of a window of `window` input frames (odd)."""
+    return None if window is None else max(1, window >> level) | 1
+
+
 def residual_stack(
-    width: int, count: int, dims: int, kernel_size: int, norm: str, act: str, se: bool, dilated: bool = False
+    width: int,
+    count: int,
+    dims: int,
+    kernel_size: int,
+    norm: str,
+    act: str,
+    se: bool,
+    dilated: bool = False,
+    se_window: int | None = None,
 ) -> nn.Sequential:
-    """`count` residual blocks; `dilated` (1-D only) cycles dilations 1, 3, 9 to widen the receptive field."""
+    """`count` residual blocks; `dilated` (1-D only) cycles dilations 1, 3, 9 to widen the receptive field;
+    `se_window` the SE gates' window in frames of this resolution (None: the whole input)."""
     return nn.Sequential(
         *[
             ResidualBlock(
@@ -132,6 +153,7 @@ def residual_stack(
                 norm=norm,
                 act=act,
                 squeeze_excite=se,
+                se_window=se_window,
             )
             for j in range(count)
         ]
@@ -152,13 +174,20 @@ class UNetEncoder(nn.Module):
         norm: str,
         act: str,
         se: bool,
+        se_window: int | None = None,
     ) -> None:
         super().__init__()
         k = kernel_size
         self.input = conv(dims, in_channels, widths[0], k, norm=norm)
-        self.down_blocks = nn.ModuleList(residual_stack(w, n_res_blocks, dims, k, norm, act, se) for w in widths[:-1])
+        self.down_blocks = nn.ModuleList(
+            residual_stack(w, n_res_blocks, dims, k, norm, act, se, se_window=se_window_at(se_window, i))
+            for i, w in enumerate(widths[:-1])
+        )
         self.downs = nn.ModuleList(Downsample(a, b, dims, norm=norm, act=act) for a, b in itertools.pairwise(widths))
-        self.middle = residual_stack(widths[-1], n_bottleneck_blocks, dims, k, norm, act, se, dilated=True)
+        coarsest = se_window_at(se_window, len(widths) - 1)
+        self.middle = residual_stack(
+            widths[-1], n_bottleneck_blocks, dims, k, norm, act, se, dilated=True, se_window=coarsest
+        )
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         h = self.input(x)
@@ -188,6 +217,7 @@ class UNetDecoder(nn.Module):
         skips: bool = True,
         recurrent_stages: int = 0,
         recurrent_causal: bool = False,
+        se_window: int | None = None,
     ) -> None:
         super().__init__()
         k = kernel_size
@@ -197,7 +227,10 @@ class UNetDecoder(nn.Module):
         )
         # without skips each step up is a plain conv stack, as the reference VAE's decoders
         self.merges = nn.ModuleList(conv(dims, 2 * w, w, 1, norm=norm) for w in widths[:-1]) if skips else None
-        self.up_blocks = nn.ModuleList(residual_stack(w, n_res_blocks, dims, k, norm, act, se) for w in widths[:-1])
+        self.up_blocks = nn.ModuleList(
+            residual_stack(w, n_res_blocks, dims, k, norm, act, se, se_window=se_window_at(se_window, i))
+            for i, w in enumerate(widths[:-1])
+        )
         # keyed by resolution index: the coarsest `recurrent_stages` of them, run after that resolution's blocks
         coarsest = range(len(widths) - 1 - recurrent_stages, len(widths) - 1)
         self.recurrent = nn.ModuleDict(
@@ -225,6 +258,7 @@ class UNetDecoder(nn.Module):
             skips,
             recurrent_stages=cfg.recurrent_stages,
             recurrent_causal=cfg.recurrent_causal,
+            se_window=cfg.se_window_frames,
         )
 
     def forward(self, z: Tensor, skips: list[Tensor] | None = None) -> Tensor:

@@ -14,6 +14,7 @@ class ResidualBlock(nn.Module):
     Pre-activation keeps an identity path from input to output, and the last conv starts at zero
     (`zero_init`), so a deep stack begins as the identity and trains stably without warm-up tricks.
     The middle width (`hidden_channels`, default channels // 2) is a bottleneck that halves the cost.
+    `se_window`: the SE gate's moving window along time (None: the whole input; see SqueezeExcite).
     """
 
     def __init__(
@@ -27,6 +28,7 @@ class ResidualBlock(nn.Module):
         act: str = "gelu",
         squeeze_excite: bool = False,
         zero_init: bool = True,
+        se_window: int | None = None,
     ) -> None:
         super().__init__()
         hidden = hidden_channels or max(1, channels // 2)
@@ -40,7 +42,7 @@ class ResidualBlock(nn.Module):
         )
         if zero_init:
             zero_last_layer_scale(self.branch[-1])
-        self.se = SqueezeExcite(channels) if squeeze_excite else nn.Identity()
+        self.se = SqueezeExcite(channels, window=se_window) if squeeze_excite else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.se(self.branch(x))
