@@ -12,13 +12,33 @@ runner, phase carried across joins); `independent-chunks-crossfade` (the same, b
 its own and chunks are crossfaded over --overlap-seconds: how vqaudio joined chunks before the shared runner); and
 each shipped model through its pipeline (Reconstructor, and the Codec at its top rung).
 
-    python benchmarks/chunk_seams.py --data ../shared/data/speech --split val --json OUT.json [--seconds 60]
+`--jobs` (default: `reconstruct`, the systems above) adds the mask models that invert with their input's phase, at
+16 kHz, each run through its pipeline whole (one chunk longer than the signal) and with the pipeline's own default
+chunks and context (Denoiser: 10 s chunks, 0.5 s context; Separator: 10 s, 1 s; the runner rounds both up to whole
+multiples of the model's time stride). Both models hold a bidirectional GRU over time, so a chunked run cannot
+equal the whole-file run; the question is whether the joins can be heard.
+- `denoise`: validation speech of `--denoise-corpora` (LibriSpeech and GCompris `val/`: 16 kHz voices), its
+  utterances in a seeded order, each mixed with validation noise of `--noise` (city, rain, wind) at `--snr` dB as
+  benchmarks/denoise.py mixes them, joined to `--seconds`; the shipped `denoise-16k` (or `--denoise-model`).
+- `separate`: MIR-1K clips of `--music` (`val/`, stereo: left = accompaniment, right = voice) in a seeded order,
+  joined to `--seconds`, mixture = their sum at the recorded balance; the vocals estimate of the shipped
+  `separate-16k` (or `--separate-model`).
+Their errors are measured against the clean speech / the true vocals (not the input), per STFT frame of n_fft 512,
+hop 128 (the same 32 ms frames and 8 ms hop as above, at 16 kHz), on frames within 40 dB of the reference's
+loudest, near the chunked run's joins (+-4 frames, +-32 ms) and away. Extra columns: `si_sdr_db` (of the row's
+output against the reference), and for the chunked row how it differs from the whole-file output: `diff_near_joins_db`
+/ `diff_away_db` (energy of chunked - whole over the energy of whole, on those frames, dB) and `max_abs_diff`
+(largest sample difference). A row for the input itself (`chunking` "none") gives the error before processing.
+
+    python benchmarks/chunk_seams.py --data ../shared/data/speech --split val --json OUT.json [--seconds 60] \
+        [--jobs reconstruct denoise separate] [--noise ../shared/data/noise] [--music ../shared/data/music/mir1k]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,23 +46,48 @@ from typing import Any
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `denoise` (its mixtures) lives beside this script
+
+from denoise import make_mixtures
 from vqaudio.assets import pretrained_names, pretrained_path
-from vqaudio.audio import STFTConfig, griffin_lim, num_frames, stft
+from vqaudio.audio import STFTConfig, griffin_lim, load, num_frames, stft
+from vqaudio.data import music_tracks, noise_files
 from vqaudio.evaluation import finish_report, held_out_utterances
-from vqaudio.pipelines import Codec, Reconstructor, TrueMagnitudeGriffinLim
+from vqaudio.metrics import si_sdr
+from vqaudio.pipelines import Codec, Denoiser, Pipeline, Reconstructor, Separator, TrueMagnitudeGriffinLim
 
 CFG = STFTConfig()
+CFG16 = STFTConfig(sample_rate=16000, n_fft=512, hop_length=128)  # the same 32 ms frames, 8 ms hop, at 16 kHz
 NEAR_FRAMES = 4
 COLUMNS = ["system", "chunking", "err_near_joins_db", "err_away_db", "near_minus_away_db", "rtf_x", "joins"]
 # err_*: mean per-frame RMS dB magnitude error against the input, on frames near the chunked run's joins / elsewhere
+MASK_COLUMNS = [*COLUMNS, "si_sdr_db", "diff_near_joins_db", "diff_away_db", "max_abs_diff"]
+# for denoise/separate, err_* and si_sdr_db are against the clean speech / the true vocals; diff_*: chunked vs whole
+JOBS = ("reconstruct", "denoise", "separate")
 
 
-def frame_errors(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+def frame_errors(reference: np.ndarray, estimate: np.ndarray, cfg: STFTConfig = CFG) -> np.ndarray:
     """Per-frame RMS (over bins) dB magnitude difference; NaN on frames more than 40 dB below the loudest."""
-    ref = 20 * torch.log10(stft(torch.from_numpy(reference), CFG).abs().clamp_min(1e-5))
-    est = 20 * torch.log10(stft(torch.from_numpy(estimate), CFG).abs().clamp_min(1e-5))
+    ref = 20 * torch.log10(stft(torch.from_numpy(reference), cfg).abs().clamp_min(1e-5))
+    est = 20 * torch.log10(stft(torch.from_numpy(estimate), cfg).abs().clamp_min(1e-5))
     err = (est - ref).pow(2).mean(0).sqrt()
     return torch.where(ref.amax(0) > ref.amax() - 40, err, torch.nan).numpy()
+
+
+def difference_db(whole: np.ndarray, chunked: np.ndarray, frames: np.ndarray, cfg: STFTConfig) -> float:
+    """Energy of (chunked - whole) over the energy of whole, summed over the STFT frames `frames` (bool), in dB."""
+    diff = stft(torch.from_numpy(chunked - whole), cfg).abs().pow(2).sum(0).numpy()
+    ref = stft(torch.from_numpy(whole), cfg).abs().pow(2).sum(0).numpy()
+    return float(10 * np.log10((diff[frames].sum() + 1e-20) / (ref[frames].sum() + 1e-20)))
+
+
+def pipeline_joins(pipeline: Pipeline, n_samples: int, cfg: STFTConfig) -> list[int]:
+    """Where a pipeline's chunked runner joins chunks of a signal of n_samples, as frame indices of `cfg` (the first
+    kept frame of each chunk after the first, centred on sample frame * hop of the model's STFT)."""
+    runner = pipeline.runner  # type: ignore[attr-defined]
+    hop = runner.stft.hop_length
+    starts = [first for first, _ in runner.plan(num_frames(n_samples, runner.stft))[1:]]
+    return [round(first * hop / cfg.hop_length) for first in starts]
 
 
 def join_mask(n_frames: int, joins: list[int]) -> np.ndarray:
@@ -107,19 +152,8 @@ def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, type=Path, help="folder of speech (any layout speech_files knows)")
-    parser.add_argument("--split", default="val", choices=["train", "val", "all"])
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of the joined test signal")
-    parser.add_argument("--chunk-seconds", type=float, default=8.0)
-    parser.add_argument("--overlap-seconds", type=float, default=0.25, help="crossfade of the independent chunks")
-    parser.add_argument("--griffin-lim-iters", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-
+def reconstruct_job(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows of the Griffin-Lim systems and the shipped codecs and reconstructors, on --data's speech at 8 kHz."""
     utterances = held_out_utterances(args.data, args.split, CFG.sample_rate)
     wave = np.concatenate([u.wave for u in utterances])[: round(args.seconds * CFG.sample_rate)].astype(np.float32)
     audio_s = wave.size / CFG.sample_rate
@@ -153,9 +187,156 @@ def main(argv: list[str] | None = None) -> int:
             return cls.from_checkpoint(path, griffin_lim_iters=iters, chunk_seconds=chunk)
 
         add_pair(f"vqaudio-{name}", make, align)
+    extra = {"seconds": round(audio_s, 1), "chunk_seconds": chunk_s, "griffin_lim_iters": iters}
+    return rows, extra
 
-    print(finish_report("chunk_seams", rows, COLUMNS, args.json, data=str(args.data), split=args.split,
-                        seconds=round(audio_s, 1), chunk_seconds=chunk_s, griffin_lim_iters=iters))  # fmt: skip
+
+def speech_in_noise(args: argparse.Namespace, rate: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(clean, noisy) of --seconds: validation utterances of --denoise-corpora in a seeded order, each mixed with
+    validation noise at --snr as benchmarks/denoise.py mixes them (noise i % 3 from a seeded offset), joined."""
+    utterances = held_out_utterances(args.data, args.split, rate, corpora=args.denoise_corpora)
+    order = np.random.default_rng(args.seed).permutation(len(utterances))
+    chosen, total = [], 0
+    for i in order:
+        chosen.append(utterances[i])
+        total += utterances[i].wave.size
+        if total >= args.seconds * rate:
+            break
+    noise_paths = noise_files(args.noise, args.split)
+    noises = [load(path, sample_rate=rate, mono=True)[0] for path in noise_paths]
+    mixtures = make_mixtures(chosen, noises, args.snr, rate, args.seed)
+    n = round(args.seconds * rate)
+    clean = np.concatenate([m.clean for m in mixtures])[:n].astype(np.float32)
+    noisy = np.concatenate([m.noisy for m in mixtures])[:n].astype(np.float32)
+    speakers = sorted({u.speaker for u in chosen})
+    info = {"utterances": len(chosen), "speakers": len(speakers), "noises": [p.stem for p in noise_paths],
+            "snr_db": args.snr, "corpora": args.denoise_corpora}  # fmt: skip
+    return clean, noisy, info
+
+
+def song_of_clips(args: argparse.Namespace, rate: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(vocals, mixture) of --seconds: the --music clips of --split in a seeded order, joined; mixture = vocals +
+    accompaniment at the recorded balance (all three scaled down together if the peak passes 0.99)."""
+    tracks = music_tracks(args.music, args.split)
+    order = np.random.default_rng(args.seed).permutation(len(tracks))
+    vocals, accompaniment, names = [], [], []
+    for i in order:
+        v, a = tracks[i].load(rate)
+        vocals.append(v)
+        accompaniment.append(a)
+        names.append(tracks[i].name)
+        if sum(x.size for x in vocals) >= args.seconds * rate:
+            break
+    n = round(args.seconds * rate)
+    voice = np.concatenate(vocals)[:n].astype(np.float32)
+    mixture = voice + np.concatenate(accompaniment)[:n].astype(np.float32)
+    peak = float(np.abs(mixture).max())
+    if peak > 0.99:
+        voice, mixture = voice * np.float32(0.99 / peak), mixture * np.float32(0.99 / peak)
+    singers = sorted({tracks[i].singer for i in order[: len(names)]})
+    return voice, mixture, {"clips": len(names), "singers": singers}
+
+
+def mask_model_rows(
+    name: str,
+    make: Any,
+    pick: Any,
+    reference: np.ndarray,
+    mixture: np.ndarray,
+    input_name: str,
+    cfg: STFTConfig = CFG16,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows of the input itself (`input_name`) and of `make(chunk_seconds)` (None: the pipeline's default chunking)
+    run whole and chunked on `mixture`, `pick` taking the estimate of `reference` from the output; errors against
+    `reference`."""
+    rate = cfg.sample_rate
+    audio_s = mixture.size / rate
+    chunked, whole = make(None), make(audio_s + 1.0)
+    joins = pipeline_joins(chunked, mixture.size, cfg)
+    n_frames = num_frames(mixture.size, cfg)
+    near = join_mask(n_frames, joins)
+    loud = ~np.isnan(frame_errors(reference, reference, cfg))
+    rows = [row(input_name, "none", frame_errors(reference, mixture, cfg), near, 1.0, audio_s)]
+    rows[0].update(rtf_x=None, si_sdr_db=round(si_sdr(reference, mixture), 3))
+    outputs = {}
+    for label, pipeline in (("whole", whole), ("chunked", chunked)):
+        pipeline(mixture[:rate], rate)  # warm-up, untimed
+        out, t = timed(pipeline, mixture, rate)
+        outputs[label] = estimate = np.asarray(pick(out), dtype=np.float32)
+        rows.append(row(name, label, frame_errors(reference, estimate, cfg), near, t, audio_s))
+        rows[-1].update(si_sdr_db=round(si_sdr(reference, estimate), 3))
+    w, c = outputs["whole"], outputs["chunked"]
+    rows[-1].update(diff_near_joins_db=round(difference_db(w, c, near & loud, cfg), 1),
+                    diff_away_db=round(difference_db(w, c, ~near & loud, cfg), 1),
+                    max_abs_diff=float(f"{np.abs(c - w).max():.3g}"))  # fmt: skip
+    for r in rows:
+        for column in MASK_COLUMNS:
+            r.setdefault(column, None)
+    runner = chunked.runner
+    fps = runner.stft.frames_per_second
+    info = {"seconds": round(audio_s, 1), "chunk_seconds": round(runner.chunk_frames / fps, 3),
+            "context_seconds": round(runner.context_frames / fps, 3), "chunk_frames": runner.chunk_frames,
+            "context_frames": runner.context_frames, "model_stft": runner.stft.to_dict(),
+            "join_seconds": [round(j * cfg.hop_length / rate, 3) for j in joins]}  # fmt: skip
+    print(f"  done {name}", flush=True)
+    return rows, info
+
+
+def maker(cls: type[Pipeline], path: Path) -> Any:
+    """chunk_seconds -> the pipeline `cls` of the weights at `path`, chunked so (None: the pipeline's default)."""
+    return lambda chunk: cls.from_checkpoint(path, **({} if chunk is None else {"chunk_seconds": chunk}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, type=Path, help="folder of speech (any layout speech_files knows)")
+    parser.add_argument("--split", default="val", choices=["train", "val", "all"])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the joined test signal")
+    parser.add_argument("--chunk-seconds", type=float, default=8.0)
+    parser.add_argument("--overlap-seconds", type=float, default=0.25, help="crossfade of the independent chunks")
+    parser.add_argument("--griffin-lim-iters", type=int, default=64)
+    parser.add_argument("--jobs", nargs="+", choices=JOBS, default=["reconstruct"], help="which systems to run")
+    parser.add_argument("--noise", type=Path, help="noise folder for denoise (default: --data's sibling noise/)")
+    parser.add_argument("--music", type=Path, help="MIR-1K folder for separate (default: --data's sibling music/)")
+    parser.add_argument("--denoise-corpora", nargs="+", default=["librispeech", "gcompris"])
+    parser.add_argument("--snr", type=float, default=5.0, help="dB, speech over noise, for denoise")
+    parser.add_argument("--denoise-model", type=Path, help="denoiser weights (default: the shipped denoise-16k)")
+    parser.add_argument("--separate-model", type=Path, help="separator weights (default: the shipped separate-16k)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.noise = args.noise or args.data.parent / "noise"
+    args.music = args.music or args.data.parent / "music"
+
+    rows: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {"data": str(args.data), "split": args.split}
+    if "reconstruct" in args.jobs:
+        more, info = reconstruct_job(args)
+        rows += more
+        extra.update(info)
+    if "denoise" in args.jobs:
+        clean, noisy, data_info = speech_in_noise(args, CFG16.sample_rate)
+        print(f"{clean.size / CFG16.sample_rate:.0f} s of {args.split} speech ({data_info['speakers']} speakers) "
+              f"in {', '.join(data_info['noises'])} at {args.snr:g} dB", flush=True)  # fmt: skip
+        path = args.denoise_model or pretrained_path(str(Denoiser.default_model))
+        more, info = mask_model_rows(f"vqaudio-{path.stem}", maker(Denoiser, path), lambda out: out, clean, noisy,
+                                     "noisy")  # fmt: skip
+        rows += more
+        model = str(args.denoise_model or Denoiser.default_model)
+        extra["denoise"] = {**data_info, **info, "noise": str(args.noise), "model": model}
+    if "separate" in args.jobs:
+        vocals, mixture, data_info = song_of_clips(args, CFG16.sample_rate)
+        print(f"{mixture.size / CFG16.sample_rate:.0f} s of {args.split} music ({data_info['clips']} clips)")
+        path = args.separate_model or pretrained_path(str(Separator.default_model))
+        more, info = mask_model_rows(f"vqaudio-{path.stem}-vocals", maker(Separator, path),
+                                     lambda out: out["vocals"], vocals, mixture, "mixture")  # fmt: skip
+        rows += more
+        model = str(args.separate_model or Separator.default_model)
+        extra["separate"] = {**data_info, **info, "music": str(args.music), "model": model}
+    columns = COLUMNS if args.jobs == ["reconstruct"] else MASK_COLUMNS
+    print(finish_report("chunk_seams", rows, columns, args.json, jobs=args.jobs, **extra))
     return 0
 
 

@@ -8,7 +8,7 @@ STOI, SI-SDR (dB) and NSR (dB: residual error power over clean speech power, the
 better), and speed on `--threads` CPU threads (seconds of audio per second of compute, model load excluded).
 Rows: `noisy` (no processing), the baselines (a missing one is listed as missing with the reason), `oracle-irm`
 (ideal ratio mask from the true speech and noise: the ceiling of magnitude masking) and each `--model`
-(default: the shipped denoise-16k).
+(default: the shipped denoise-16k); `--no-baselines` leaves the baselines out, to compare models quickly.
 
 `--gaussian-snr X` adds the reference's own setting: white Gaussian noise at X dB (8 kHz only), and
 `--gaussian-sweep` prints the noisy STOI at a range of SNRs, to find where the noisy input scores a given STOI.
@@ -139,10 +139,10 @@ def score(name: str, system: System | None, mixtures: Sequence[Mixture], rate: i
     return summarise(name, run(name, system, mixtures, rate, metrics), metrics, system is not None)
 
 
-def systems(models: Sequence[Path]) -> tuple[dict[str, System | str | None], dict[str, str]]:
+def systems(models: Sequence[Path], baselines: bool = True) -> tuple[dict[str, System | str | None], dict[str, str]]:
     """(name -> callable, None for the noisy row, or a reason string for a missing baseline; model paths)."""
     out: dict[str, System | str | None] = {"noisy": None}
-    for name, baseline in available_baselines().items():
+    for name, baseline in (available_baselines() if baselines else {}).items():
         out[name] = baseline
     out["oracle-irm"] = oracle_irm  # type: ignore[assignment]
     paths = {}
@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-noise", action="store_true", help="also a row per noise recording and system")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="only noisy, oracle-irm and the models (to compare models quickly)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
           f"noise: {', '.join(p.stem for p in noise_paths)}", flush=True)  # fmt: skip
     metrics = ("pesq_wb", "pesq_nb", "stoi", "si_sdr", "nsr") if rate >= 16000 else ("pesq_nb", "stoi", "si_sdr", "nsr")
     models = args.model or [pretrained_path(n) for n in pretrained_names() if n.startswith("denoise-")]
-    table, model_paths = systems(models)
+    table, model_paths = systems(models, baselines=not args.no_baselines)
     missing = {name: reason for name, reason in table.items() if isinstance(reason, str)}
     for name, reason in missing.items():
         print(f"note: {name} is missing: {reason}", flush=True)
