@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocal-snr-db", default="0", type=parse_vocal_snr,
                         help="vocal-to-accompaniment ratio in dB, or 'original' (default: 0)")  # fmt: skip
     parser.add_argument("--max-clips", type=int, help="at most N clips, spread evenly over the sorted list")
-    parser.add_argument("--speed-seconds", type=float, default=30.0, help="length of the 44.1 kHz stereo speed test")
+    parser.add_argument("--speed-seconds", type=float, default=30.0, help="44.1 kHz stereo speed test length (0: none)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or notes; the tables only")
     parser.add_argument("--json", type=Path)
@@ -389,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {name} is missing: {reason}", flush=True)
 
     table: dict[str, SeparatorLike | str | None] = {"mixture": None, "oracle-irm": oracle_irm, **models}  # type: ignore[dict-item]
-    stereo = speed_signal(mixtures, args.speed_seconds) if any(callable(s) for s in models.values()) else None
+    timed = args.speed_seconds > 0 and any(callable(s) for s in models.values())  # 0: no 44.1 kHz stereo timing
+    stereo = speed_signal(mixtures, args.speed_seconds) if timed else None
     rows: list[dict[str, Any]] = []
     clips: list[dict[str, Any]] = []
     singers: list[dict[str, Any]] = []
