@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vqaudio.audio import STFTConfig, stft
+from vqaudio.audio import STFTConfig, sharpen_db, stft
 from vqaudio.models import VQVAE, VQVAEConfig, save_model
 from vqaudio.models.phase import PhaseNet, PhaseNetConfig
 from vqaudio.models.registry import build_model
@@ -114,6 +114,36 @@ def test_phase_task_learns() -> None:
     loss1, sdr1 = evaluate()
     assert loss1 < 0.8 * loss0
     assert sdr1 > sdr0 + 0.3
+
+
+def test_phase_task_on_a_codec_gives_the_decoded_magnitude(tmp_path) -> None:
+    """With config.codec, the input and the magnitude the phase goes on are what the codec decodes (postfiltered),
+    rungs 1..n along the batch outside training and drawn in training; a wrong codec is refused by name."""
+    torch.manual_seed(0)
+    vq_cfg = VQVAEConfig(hidden_channels=16, n_res_blocks=1, latent_dim=8, codebook_size=16, n_stages=2)
+    codec = VQVAE(vq_cfg).eval()
+    path = tmp_path / "codec.safetensors"
+    save_model(codec, path)
+    task = build_task("phase")
+    model = tiny_phase(codec=str(path), codec_postfilter=0.3).eval()
+    waves = harmonic_waves(4, n=2000)
+    inputs, targets = task.features(model, waves)
+    clean_db = vq_cfg.front_end.from_spectrogram(stft(waves, vq_cfg.stft))
+    for row, rung in enumerate([1, 2, 1, 2]):
+        with torch.no_grad():
+            decoded = codec.decode(codec.encode(clean_db[row : row + 1], n_stages=rung), n_frames=clean_db.shape[-1])
+        assert torch.allclose(inputs[row], sharpen_db(decoded, 0.3)[0], atol=1e-4)
+    assert torch.allclose(targets.magnitude, torch.pow(10.0, inputs / 20.0))
+    assert not torch.allclose(targets.magnitude, targets.spectrogram.abs(), rtol=0.1)  # not the clean magnitude
+    model.train()
+    loss, _ = task.loss(model, model(task.features(model, waves)[0]), targets)
+    loss.backward()  # the phase model learns; the codec stays frozen
+    assert all(p.grad is None for p in task.codec_model(str(path)).parameters())
+    with pytest.raises(FileNotFoundError, match="neither a file nor a shipped model"):
+        build_task("phase").features(tiny_phase(codec=str(tmp_path / "none.safetensors")), waves)
+    save_model(tiny_phase(), tmp_path / "phase.safetensors")
+    with pytest.raises(ValueError, match="not a VQ-VAE"):
+        build_task("phase").features(tiny_phase(codec=str(tmp_path / "phase.safetensors")), waves)
 
 
 def test_resolve_phase_choices(tmp_path) -> None:

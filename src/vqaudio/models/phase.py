@@ -34,6 +34,11 @@ class PhaseNetConfig(FramedConfig):
     this), so the network also phases the imperfect magnitudes a decoder makes, not only clean ones.
     Loss (train.losses.phase_loss): if_weight x instantaneous-frequency + gd_weight x group-delay anti-wrapping errors
     (weighted by the bins' magnitude), + stft_weight x multi-resolution STFT loss of the resynthesised waveform.
+    codec: training only, a codec checkpoint (.safetensors of a VQ-VAE with this STFT): the input is then what that
+    codec decodes from the clean crop at a random rung, postfiltered by `codec_postfilter` as the Codec pipeline
+    does, and the waveform loss puts the predicted phase on that decoded magnitude, so the phase is learned for the
+    magnitudes it will be given (a decoder's are smoother than speech's) rather than for clean ones.
+    input_level_db: the active speech level training crops are scaled to (set it to the codec's), None: as recorded.
     """
 
     sample_rate: int = 8000
@@ -52,6 +57,9 @@ class PhaseNetConfig(FramedConfig):
     if_weight: float = 1.0
     gd_weight: float = 1.0
     stft_weight: float = 1.0
+    codec: str | None = None
+    codec_postfilter: float = 0.15
+    input_level_db: float | None = None
 
     def __post_init__(self) -> None:
         check_choice("norm", self.norm, NORMS)
@@ -68,7 +76,7 @@ class PhaseNetConfig(FramedConfig):
             raise ValueError(f"dilations must be a non-empty list of positive ints, got {self.dilations}")
         if not self.norm_std > 0:
             raise ValueError(f"norm_std must be > 0, got {self.norm_std}")
-        for name in ("input_noise_db", "if_weight", "gd_weight", "stft_weight"):
+        for name in ("input_noise_db", "if_weight", "gd_weight", "stft_weight", "codec_postfilter"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 

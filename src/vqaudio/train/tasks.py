@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from vqaudio.audio import istft, stft
+from vqaudio.audio import istft, sharpen_db, stft
 from vqaudio.data import (
     BandLimited,
     MusicRemixDataset,
@@ -180,37 +181,82 @@ class CodecTask(ReconstructTask):
 
 @dataclass
 class PhaseTargets:
-    """What a phase model is scored against: the clean waves (B, T) and their complex STFT (B, F, N)."""
+    """What a phase model is scored against: the clean waves (B, T) and their complex STFT (B, F, N), and the
+    magnitude (B, F, N) its phase is put on: the clean one, or what a codec decoded from it."""
 
     waves: Tensor
     spectrogram: Tensor
+    magnitude: Tensor
 
 
 class PhaseTask(_SpeechCropsTask):
-    """A phase model (models.phase) learns the STFT phase of clean speech from its magnitude: input the dB
-    magnitude (plus, in training, Gaussian noise of a random std up to config.input_noise_db, so decoded magnitudes
-    are phased too), loss train.losses.phase_loss on the phase and on the waveform it makes with the clean
-    magnitude."""
+    """A phase model (models.phase) learns the STFT phase of clean speech from a magnitude: the clean dB magnitude
+    (plus, in training, Gaussian noise of a random std up to config.input_noise_db), or with config.codec what that
+    codec decodes from it; loss train.losses.phase_loss on the phase and on the waveform the phase makes with that
+    magnitude, against the clean waveform."""
 
     name = "phase"
     model_types = ("phase-net",)
     # (n_fft, hop) of the waveform loss at 8 kHz, scaled with the sample rate: the model's own STFT, half and double.
     _RESOLUTIONS_8K = ((128, 32), (256, 64), (512, 128))
+    _codec: tuple[str, nn.Module] | None = None  # (checkpoint, frozen model) of config.codec, loaded once
 
     def features(self, model: nn.Module, batch: Any) -> tuple[Tensor, PhaseTargets]:  # type: ignore[override]
         cfg = model.config
         waves = self.waves(batch)[0]
         spec = stft(waves, cfg.stft)
-        db = cfg.front_end.from_spectrogram(spec)
+        if cfg.codec:
+            db = self._decoded_db(cfg, spec, random_rungs=model.training)
+            magnitude = torch.pow(10.0, db / 20.0)
+        else:
+            db, magnitude = cfg.front_end.from_spectrogram(spec), spec.abs()
         if model.training and cfg.input_noise_db > 0:
             std = torch.rand(db.shape[0], 1, 1, device=db.device) * cfg.input_noise_db
             db = db + std * torch.randn_like(db)
-        return db, PhaseTargets(waves, spec)
+        return db, PhaseTargets(waves, spec, magnitude)
+
+    def codec_model(self, checkpoint: str) -> nn.Module:
+        """The frozen codec model named by a phase config's `codec`: a checkpoint path or a shipped model's name."""
+        if self._codec is None or self._codec[0] != checkpoint:
+            from vqaudio.assets import pretrained_names, pretrained_path
+            from vqaudio.models import VQVAE, load_model
+
+            path = Path(checkpoint)
+            if not path.is_file() and checkpoint in pretrained_names():
+                path = pretrained_path(checkpoint)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"phase model config: codec {checkpoint!r} is neither a file nor a shipped model"
+                )
+            codec = load_model(path)
+            if not isinstance(codec, VQVAE):
+                raise ValueError(f"phase model config: codec {checkpoint!r} is a {type(codec).__name__}, not a VQ-VAE")
+            self._codec = (checkpoint, codec.eval().requires_grad_(False))
+        return self._codec[1]
+
+    def _decoded_db(self, cfg: Any, spec: Tensor, random_rungs: bool) -> Tensor:
+        """What the codec decodes from each example (B, F, N), postfiltered: at a random rung per example in
+        training, at rungs 1, 2, .., n, 1, .. along the batch otherwise (validation stays the same every epoch)."""
+        codec = self.codec_model(cfg.codec).to(spec.device)
+        if codec.config.stft != cfg.stft:
+            raise ValueError(
+                f"phase model config: codec {cfg.codec!r} has STFT {codec.config.stft}, this model {cfg.stft}"
+            )
+        n_stages, batch = int(codec.config.n_stages), spec.shape[0]
+        rungs = torch.randint(1, n_stages + 1, (batch,)) if random_rungs else torch.arange(batch) % n_stages + 1
+        clean_db = codec.config.front_end.from_spectrogram(spec)
+        decoded = torch.empty_like(clean_db)
+        with torch.no_grad():
+            for rung in rungs.unique().tolist():
+                rows = (rungs == rung).nonzero().squeeze(1).to(spec.device)
+                codes = codec.encode(clean_db[rows], n_stages=rung if n_stages > 1 else None)
+                decoded[rows] = codec.decode(codes, n_frames=clean_db.shape[-1])
+        return sharpen_db(decoded, cfg.codec_postfilter)
 
     def loss(self, model: nn.Module, output: Any, targets: Any) -> tuple[Tensor, dict[str, Tensor]]:
         cfg = model.config
-        magnitude = targets.spectrogram.abs()
-        weight = magnitude.pow(0.3)  # compressed magnitude: loud bins weigh more, quiet ones still count
+        magnitude = targets.magnitude
+        weight = targets.spectrogram.abs().pow(0.3)  # compressed magnitude: loud bins weigh more, quiet ones count
         inst_freq, group_delay = phase_derivative_losses(output.phase, targets.spectrogram.angle(), weight)
         waves = istft(torch.polar(magnitude, output.phase), cfg.stft, length=targets.waves.shape[-1])
         scale = cfg.sample_rate / 8000
@@ -224,7 +270,7 @@ class PhaseTask(_SpeechCropsTask):
         and the predicted phase make comes to that magnitude. Not SI-SDR: a phase can be right to the ear and
         still turn each harmonic, which SI-SDR would punish."""
         cfg = model.config
-        magnitude = targets.spectrogram.abs()
+        magnitude = targets.magnitude
         waves = istft(torch.polar(magnitude, output.phase), cfg.stft, length=targets.waves.shape[-1])
         error = (stft(waves, cfg.stft).abs() - magnitude).pow(2).sum()
         return {"consistency_snr_db": 10 * torch.log10(magnitude.pow(2).sum() / error.clamp_min(1e-12))}
