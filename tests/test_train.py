@@ -91,12 +91,16 @@ def test_recipes_that_start_from_another_recipes_run_can_hold_its_weights() -> N
     assert {r.name for r in chained} >= {"codec-8k", "denoise-16k", "separate-16k"}  # the shipped multi-stage models
     makefile = (RECIPES[0].parents[1] / "Makefile").read_text()
     stages = re.search(r"^STAGES := (.*)$", makefile, re.MULTILINE)
-    assert stages, "Makefile: no STAGES line (the first stages `make pretrained` trains before SHIPPED)"
+    shipped = re.search(r"^SHIPPED := (.*)$", makefile, re.MULTILINE)
+    assert stages and shipped, "Makefile: no STAGES / SHIPPED line (`make pretrained` trains STAGES, then SHIPPED)"
+    built = stages.group(1).split() + shipped.group(1).split()
     for recipe in chained:
         match = re.fullmatch(r"runs/(.+)/best\.safetensors", str(recipe.init_from))
         assert match, f"{recipe.name}: init_from {recipe.init_from} is not another recipe's run"
         first = load_recipe(RECIPES[0].parent / f"{match.group(1)}.yaml")
-        assert first.model_type == recipe.model_type and first.name in stages.group(1).split()
+        assert first.model_type == recipe.model_type
+        if recipe.name in built:  # `make pretrained` must have trained the earlier stage first (a STAGE)
+            assert first.name in stages.group(1).split(), f"{recipe.name}: add {first.name} to the Makefile's STAGES"
         start = build_model(first.model_type, dict(first.model))
         result = build_model(recipe.model_type, dict(recipe.model)).load_state_dict(start.state_dict(), strict=False)
         grown = (".recurrent.", "decoder.extra.")  # the modules a later stage may add (GRUs, decoder blocks)
