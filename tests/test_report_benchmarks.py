@@ -383,7 +383,7 @@ def test_figures_script_draws_the_readme_figures(tmp_path: Path, capsys: pytest.
     results = tmp_path / "results"
     results.mkdir()
     write_report(results, "codec-decoder-blocks", codec_report())
-    write_report(results, "denoise-8k-snr10", denoise_report())
+    write_report(results, "denoise-8k-window", denoise_report())
     write_report(results, "separate-gru", separate_report())
     status = figures.main(["--results", str(results), "--out", str(tmp_path / "figures")])
     assert status == 1  # the 16 kHz denoise JSON is missing: skipped, said so
