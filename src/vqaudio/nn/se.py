@@ -38,10 +38,12 @@ class SqueezeExcite(nn.Module):
             gate = self.fc2(self.act(self.fc1(summary))).sigmoid()
             return x * gate.reshape(*gate.shape, *([1] * len(axes)))
         inner = tuple(range(2, x.dim() - 1))  # axes averaged whole (frequency, for 2-D maps)
-        weight = x.new_ones((1, 1, *x.shape[2:])) if m is None else m
-        total = (x * weight).sum(dim=inner) if inner else x * weight  # (B, C, T)
-        count = weight.sum(dim=inner) if inner else weight  # (B or 1, 1, T)
-        local = self._moving_mean(total) / self._moving_mean(count).clamp_min(1e-6)
+        if m is None:  # the inference path: a plain moving mean
+            local = self._moving_mean(x.mean(dim=inner) if inner else x)  # (B, C, T)
+        else:
+            total = (x * m).sum(dim=inner) if inner else x * m
+            count = m.sum(dim=inner) if inner else m  # (B, 1, T)
+            local = self._moving_mean(total) / self._moving_mean(count).clamp_min(1e-6)
         gate = self.fc2(self.act(self.fc1(local.transpose(1, 2)))).sigmoid().transpose(1, 2)  # (B, C, T)
         return x * gate.reshape(*gate.shape[:2], *([1] * len(inner)), gate.shape[-1])
 
