@@ -282,9 +282,11 @@ def mask_model_rows(
     return rows, info
 
 
-def maker(cls: type[Pipeline], path: Path) -> Any:
-    """chunk_seconds -> the pipeline `cls` of the weights at `path`, chunked so (None: the pipeline's default)."""
-    return lambda chunk: cls.from_checkpoint(path, **({} if chunk is None else {"chunk_seconds": chunk}))
+def maker(cls: type[Pipeline], path: Path, context_seconds: float | None = None) -> Any:
+    """chunk_seconds -> the pipeline `cls` of the weights at `path`, chunked so (None: the pipeline's default), with
+    `context_seconds` of context (None: the pipeline's default)."""
+    context = {} if context_seconds is None else {"context_seconds": context_seconds}
+    return lambda chunk: cls.from_checkpoint(path, **context, **({} if chunk is None else {"chunk_seconds": chunk}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snr", type=float, default=5.0, help="dB, speech over noise, for denoise")
     parser.add_argument("--denoise-model", type=Path, help="denoiser weights (default: the shipped denoise-16k)")
     parser.add_argument("--separate-model", type=Path, help="separator weights (default: the shipped separate-16k)")
+    parser.add_argument(
+        "--mask-context-seconds", type=float, help="context of the denoise / separate chunks (default: the pipeline's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
@@ -321,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{clean.size / CFG16.sample_rate:.0f} s of {args.split} speech ({data_info['speakers']} speakers) "
               f"in {', '.join(data_info['noises'])} at {args.snr:g} dB", flush=True)  # fmt: skip
         path = args.denoise_model or pretrained_path(str(Denoiser.default_model))
-        more, info = mask_model_rows(f"vqaudio-{path.stem}", maker(Denoiser, path), lambda out: out, clean, noisy,
-                                     "noisy")  # fmt: skip
+        make = maker(Denoiser, path, args.mask_context_seconds)
+        more, info = mask_model_rows(f"vqaudio-{path.stem}", make, lambda out: out, clean, noisy, "noisy")
         rows += more
         model = str(args.denoise_model or Denoiser.default_model)
         extra["denoise"] = {**data_info, **info, "noise": str(args.noise), "model": model}
@@ -330,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         vocals, mixture, data_info = song_of_clips(args, CFG16.sample_rate)
         print(f"{mixture.size / CFG16.sample_rate:.0f} s of {args.split} music ({data_info['clips']} clips)")
         path = args.separate_model or pretrained_path(str(Separator.default_model))
-        more, info = mask_model_rows(f"vqaudio-{path.stem}-vocals", maker(Separator, path),
-                                     lambda out: out["vocals"], vocals, mixture, "mixture")  # fmt: skip
+        make = maker(Separator, path, args.mask_context_seconds)
+        more, info = mask_model_rows(f"vqaudio-{path.stem}-vocals", make, lambda out: out["vocals"], vocals, mixture,
+                                     "mixture")  # fmt: skip
         rows += more
         model = str(args.separate_model or Separator.default_model)
         extra["separate"] = {**data_info, **info, "music": str(args.music), "model": model}
