@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -331,3 +332,42 @@ def test_quiet_train_shows_no_progress_bar(corpus: Path, tmp_path: Path, capsys:
     captured = capsys.readouterr()
     assert "best weights:" in captured.out
     assert "Epoch 0" not in captured.err and "it/s" not in captured.err  # Lightning's bar is off with -q
+
+
+class WeightsAtEachRound(L.Callback):
+    """After each validation round: the live weights, and the moving average the round was scored on."""
+
+    def __init__(self) -> None:
+        self.live: list[dict[str, torch.Tensor]] = []
+        self.averaged: list[dict[str, torch.Tensor]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        from vqaudio.train.callbacks import MovingAverageWeights
+
+        averaging = next(c for c in trainer.callbacks if isinstance(c, MovingAverageWeights))
+        average = averaging.averaged_model()
+        assert average is not None
+        self.live.append({k: v.detach().clone() for k, v in pl_module.model.state_dict().items()})
+        self.averaged.append({k: v.detach().clone() for k, v in average.state_dict().items()})
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k].float(), b[k].float()) for k in a)
+
+
+def test_moving_average_of_the_weights_is_what_is_validated_and_saved(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ema_decay"):
+        fit(tiny_recipe(corpus, tmp_path / "bad", ema_decay=1.5))
+    assert not (tmp_path / "bad").exists()
+    rounds = WeightsAtEachRound()
+    best = fit(tiny_recipe(corpus, tmp_path, "vae", ema_decay=0.9, max_epochs=3), callbacks=[rounds])
+    saved = {k: v.float() for k, v in load_model(best).state_dict().items()}
+    assert len(rounds.averaged) == 3
+    assert any(_same(saved, averaged) for averaged in rounds.averaged)  # a round's average was written
+    assert not any(_same(saved, live) for live in rounds.live)  # and never the live weights
+    assert not _same(rounds.averaged[-1], rounds.live[-1])
+    from vqaudio.models.io import read_metadata
+
+    assert json.loads(read_metadata(best)["ema_decay"]) == 0.9

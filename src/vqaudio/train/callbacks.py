@@ -1,4 +1,5 @@
-"""Callbacks: the best weights as safetensors (loadable without Lightning), and the random streams for --resume."""
+"""Callbacks: the best weights as safetensors (loadable without Lightning), a moving average of the weights, and the
+random streams for --resume."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
 
 from vqaudio.data.rng import WorkerGenerator
 from vqaudio.models import save_model
@@ -21,16 +23,43 @@ from vqaudio.train.checkpoint_io import sync_to_disk
 log = logging.getLogger(__name__)
 
 
+class MovingAverageWeights(EMAWeightAveraging):
+    """Lightning's exponential moving average of the weights (parameters and buffers), updated after every step.
+
+    Validation rounds run on the average (Lightning swaps it in and back), and training ends with it in the model;
+    `averaged_model()` hands `BestWeights` the averaged task model, which is what a round scored.
+    """
+
+    def __init__(self, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"trainer.ema_decay must lie between 0 and 1 (e.g. 0.995), got {decay}")
+        super().__init__(decay=decay)
+        self.decay = float(decay)
+
+    def averaged_model(self) -> torch.nn.Module | None:
+        """The averaged copy of the task's model (TaskModule.model), or None before training has set it up."""
+        average = self._average_model
+        return None if average is None else average.module.model
+
+
 class BestWeights(L.Callback):
     """Writes `best.safetensors` whenever the monitored validation figure improves (rank 0 only).
 
-    A NaN or infinite figure never counts as an improvement.
+    A NaN or infinite figure never counts as an improvement. With `averaging`, the weights written are its moving
+    average, the weights the validation round scored (Lightning has swapped the live ones back by then).
     """
 
-    def __init__(self, path: Path, metadata: dict[str, Any], monitor: str = "val/loss") -> None:
+    def __init__(
+        self,
+        path: Path,
+        metadata: dict[str, Any],
+        monitor: str = "val/loss",
+        averaging: MovingAverageWeights | None = None,
+    ) -> None:
         self.path = Path(path)
         self.metadata = metadata
         self.monitor = monitor
+        self.averaging = averaging
         self.best: float | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -50,9 +79,12 @@ class BestWeights(L.Callback):
                 "step": trainer.global_step,
                 self.monitor: value,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                **({"ema_decay": self.averaging.decay} if self.averaging is not None else {}),
             }
             # save_model writes a temporary file and renames it over the old one: never a torn best.safetensors
-            save_model(pl_module.model, self.path, metadata={k: json.dumps(v) for k, v in meta.items()})
+            averaged = self.averaging.averaged_model() if self.averaging is not None else None
+            model = averaged if averaged is not None else pl_module.model
+            save_model(model, self.path, metadata={k: json.dumps(v) for k, v in meta.items()})
             sync_to_disk(self.path)
 
     def state_dict(self) -> dict[str, Any]:

@@ -79,6 +79,9 @@ class TrainerConfig:
     seed: int = 0
     log_every_n_steps: int = 20
     threads: int | None = None  # torch CPU threads; None leaves torch's default
+    # Validate and save an exponential moving average of the weights instead of the last ones (e.g. 0.995: the
+    # last ~200 steps weigh most); it smooths the step-to-step noise a small data set's best round is picked from.
+    ema_decay: float | None = None
 
 
 @dataclass

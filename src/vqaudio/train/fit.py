@@ -23,7 +23,7 @@ from vqaudio.data import MusicRemixDataset, SpeechFile, singer_of
 from vqaudio.data.base import is_audio
 from vqaudio.data.summary import summarize_training_files
 from vqaudio.models import build_config, build_model
-from vqaudio.train.callbacks import BestWeights, RandomStates, ValidateAtEnd
+from vqaudio.train.callbacks import BestWeights, MovingAverageWeights, RandomStates, ValidateAtEnd
 from vqaudio.train.checkpoint_io import AtomicCheckpointIO
 from vqaudio.train.config import DataConfig, RecipeConfig, TrainerConfig
 from vqaudio.train.datamodule import TaskDataModule
@@ -197,10 +197,12 @@ def fit(
     infinite loss stops the run with NonFiniteLossError (a ValueError), keeping last.ckpt and best.safetensors as
     they were. The last steps are always validated (ValidateAtEnd), so a run cut short by max_steps before its
     first validation round still leaves best weights. `callbacks` are extra Lightning callbacks (tests, custom logging).
+    `trainer.ema_decay`: validation rounds score, and best.safetensors holds, a moving average of the weights.
     At the end, RUN_DIR/report.html is written (`vqaudio report`; a report that fails only warns).
     """
     t = recipe.trainer
     check_accelerator(t)
+    averaging = MovingAverageWeights(t.ema_decay) if t.ema_decay is not None else None  # checks the decay
     check_data_folders(recipe.data)
     out = run_dir(recipe)
     check_run_folder(out, resume, force)
@@ -247,7 +249,8 @@ def fit(
         **_extra_vocals_summary(recipe.data, datamodule),
     }
     every: list[L.Callback] = [
-        BestWeights(out / BEST_WEIGHTS, metadata),
+        *([averaging] if averaging is not None else []),
+        BestWeights(out / BEST_WEIGHTS, metadata, averaging=averaging),
         RandomStates(),
         ValidateAtEnd(),
         ModelCheckpoint(  # epoch ends only: the data loader cannot resume mid-epoch
