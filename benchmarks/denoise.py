@@ -139,8 +139,14 @@ def score(name: str, system: System | None, mixtures: Sequence[Mixture], rate: i
     return summarise(name, run(name, system, mixtures, rate, metrics), metrics, system is not None)
 
 
-def systems(models: Sequence[Path], baselines: bool = True) -> tuple[dict[str, System | str | None], dict[str, str]]:
-    """(name -> callable, None for the noisy row, or a reason string for a missing baseline; model paths)."""
+def systems(
+    models: Sequence[Path], baselines: bool = True, max_attenuations: Sequence[float] = ()
+) -> tuple[dict[str, System | str | None], dict[str, str]]:
+    """(name -> callable, None for the noisy row, or a reason string for a missing baseline; model paths).
+
+    Each of `max_attenuations` adds a row per model: the same weights, no bin turned down by more than that
+    (Denoiser.max_attenuation_db), named NAME-aDB.
+    """
     out: dict[str, System | str | None] = {"noisy": None}
     for name, baseline in (available_baselines() if baselines else {}).items():
         out[name] = baseline
@@ -151,6 +157,9 @@ def systems(models: Sequence[Path], baselines: bool = True) -> tuple[dict[str, S
         denoiser = Denoiser.from_checkpoint(path)
         out[name] = denoiser  # type: ignore[assignment]
         paths[name] = str(path)
+        for limit in max_attenuations:
+            out[f"{name}-a{limit:g}"] = Denoiser.from_checkpoint(path, max_attenuation_db=limit)  # type: ignore[assignment]
+            paths[f"{name}-a{limit:g}"] = str(path)
     return out, paths
 
 
@@ -172,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-baselines", action="store_true", help="only noisy, oracle-irm and the models (to compare models quickly)"
     )
+    parser.add_argument(
+        "--max-attenuation-db",
+        type=float,
+        nargs="+",
+        default=[],
+        help="also run each --model turning no bin down by more than this many dB (rows NAME-aDB)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -188,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
           f"noise: {', '.join(p.stem for p in noise_paths)}", flush=True)  # fmt: skip
     metrics = ("pesq_wb", "pesq_nb", "stoi", "si_sdr", "nsr") if rate >= 16000 else ("pesq_nb", "stoi", "si_sdr", "nsr")
     models = args.model or [pretrained_path(n) for n in pretrained_names() if n.startswith("denoise-")]
-    table, model_paths = systems(models, baselines=not args.no_baselines)
+    table, model_paths = systems(models, baselines=not args.no_baselines, max_attenuations=args.max_attenuation_db)
     missing = {name: reason for name, reason in table.items() if isinstance(reason, str)}
     for name, reason in missing.items():
         print(f"note: {name} is missing: {reason}", flush=True)

@@ -135,6 +135,23 @@ def test_denoiser_is_aligned_and_keeps_shape_rate_and_type() -> None:
         Reconstructor(model)
 
 
+def test_max_attenuation_limits_how_far_any_bin_is_turned_down() -> None:
+    model = tiny(output="mask")  # mask_min_db -40
+    with torch.no_grad():  # the mask at its full -40 dB everywhere
+        last = model.decoder.output[-1]
+        for p in last.parameters():
+            p.zero_()
+        last.bias.fill_(-30.0)
+    wave = synth_speech(1.3, 8000, seed=2)
+    full = Denoiser(model, chunk_seconds=0.5, context_seconds=0.1)(wave, 8000)
+    np.testing.assert_allclose(full, wave * 10 ** (-40 / 20), atol=2e-4)
+    limited = Denoiser(model, chunk_seconds=0.5, context_seconds=0.1, max_attenuation_db=12.0)(wave, 8000)
+    np.testing.assert_allclose(limited, wave * 10 ** (-12 / 20), atol=2e-4)  # the same phase, 12 dB down only
+    for bad in (0.0, -6.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="max_attenuation_db"):
+            Denoiser(model, max_attenuation_db=bad)
+
+
 def _noise_folder(root: Path, rate: int = 8000) -> Path:
     rng = np.random.default_rng(0)
     for name in ("birds", "wind"):  # wind validates (README split)
@@ -210,6 +227,16 @@ def test_fit_and_cli_denoise_a_file_and_a_folder(tmp_path: Path, capsys: pytest.
     out, rate = load(tmp_path / "out" / "two.wav", mono=False)
     assert rate == 16000 and out.shape == (2, 6400)
     assert (tmp_path / "out" / "a" / "one.wav").is_file()
+    argv = ["denoise", str(folder / "two.flac"), "--model", str(best), "--max-attenuation-db"]
+    assert cli_main([*argv, "6", "-o", str(tmp_path / "two-6db.wav")]) == 0
+    light, _ = load(tmp_path / "two-6db.wav", mono=False)
+    noisy, _ = load(folder / "two.flac", mono=False)
+    energy = float(np.sum(light**2))
+    assert light.shape == noisy.shape and 0.2 < energy / float(np.sum(noisy**2)) < 1.05  # gains in [-6, 0] dB
+    assert energy >= float(np.sum(out**2)) - 1e-9  # turns down no more than the unlimited run
+    with pytest.raises(SystemExit):
+        cli_main([*argv, "0", "-o", str(tmp_path / "zero.wav")])
+    assert "expected a number > 0" in capsys.readouterr().err
     assert cli_main(["denoise", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.wav")]) == 2
     assert "no such audio file" in capsys.readouterr().err
 

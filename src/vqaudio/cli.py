@@ -220,7 +220,7 @@ def _percent(text: str) -> float:
 
 
 def _positive_float(text: str) -> float:
-    """argparse type of --mask-power: a finite number > 0."""
+    """argparse type of --mask-power and --max-attenuation-db: a finite number > 0."""
     try:
         value = float(text)
     except ValueError:
@@ -569,7 +569,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
         from vqaudio.pipelines import Denoiser
 
         model = args.model
-        denoiser = Denoiser.from_checkpoint(model, device=device) if model else Denoiser.from_pretrained(device=device)
+        options = {"device": device, "max_attenuation_db": args.max_attenuation_db}
+        denoiser = Denoiser.from_checkpoint(model, **options) if model else Denoiser.from_pretrained(**options)
         log.info("model: %s", model or Denoiser.default_model)
         return denoiser
 
@@ -934,6 +935,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="audio file (any rate/channels) or a folder of audio files")
     p.add_argument("-o", "--output", type=Path, required=True, help="output audio file (or folder)")
     p.add_argument("--model", type=Path, help="denoiser weights (default: shipped denoise-16k)")
+    p.add_argument(
+        "--max-attenuation-db",
+        type=_positive_float,
+        metavar="DB",
+        help="turn no part of the sound down by more than DB (default: the model's own range, 40 dB for the shipped "
+        "model): e.g. 20 leaves a quiet, natural floor of the noise instead of removing all it can",
+    )
     _add_model_options(p)
     _add_jobs(p)
     p.set_defaults(func=_cmd_denoise)
