@@ -371,3 +371,7 @@ def test_moving_average_of_the_weights_is_what_is_validated_and_saved(corpus: Pa
     from vqaudio.models.io import read_metadata
 
     assert json.loads(read_metadata(best)["ema_decay"]) == 0.9
+    recipe = tiny_recipe(corpus, tmp_path, "vae", ema_decay=0.9, max_epochs=4)
+    resumed = WeightsAtEachRound()
+    fit(recipe, resume=True, callbacks=[resumed])  # resumes, and still validates the average
+    assert len(resumed.averaged) == 1 and not _same(resumed.averaged[0], resumed.live[0])
