@@ -158,7 +158,7 @@ def systems(
         out[name] = denoiser  # type: ignore[assignment]
         paths[name] = str(path)
         for limit in max_attenuations:
-            out[f"{name}-a{limit:g}"] = Denoiser.from_checkpoint(path, max_attenuation_db=limit)  # type: ignore[assignment]
+            out[f"{name}-a{limit:g}"] = Denoiser(denoiser.model, max_attenuation_db=limit)  # type: ignore[assignment]
             paths[f"{name}-a{limit:g}"] = str(path)
     return out, paths
 

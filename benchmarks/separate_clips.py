@@ -1,8 +1,8 @@
 """Clip by clip: how the systems of a `benchmarks/separate.py --json` file compare with one of them.
 
 GNSDR is a length-weighted mean, so it can rise while most clips fall; this prints, per system, the vocal NSDR
-clip median and 10th percentile, the worst clip and the best score, and against `--base` how many clips gain, the mean change and the
-worst change (dB).
+clip median and 10th percentile, the worst clip and the best score, and against `--base` how many clips gain, the
+mean change and the worst change (dB).
 
     python benchmarks/separate_clips.py benchmarks/results/separate-ema.json --base vqaudio-separate-16k
 """

@@ -42,7 +42,7 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(tmp_path: Pat
     out = tmp_path / "denoise.json"
     argv = ["--speech", str(speech), "--noise", str(tmp_path / "noise"), "--rate", "8000", "--snr", "5",
             "--max-utterances", "2", "--model", str(path), "--gaussian-snr", "0", "--per-noise",
-            "--json", str(out)]  # fmt: skip
+            "--max-attenuation-db", "3", "--json", str(out)]  # fmt: skip
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
     assert report["benchmark"] == "denoise" and report["rate"] == 8000 and report["noises"] == ["city"]
@@ -58,6 +58,10 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(tmp_path: Pat
     # per noise recording: the same outputs regrouped (here one validation noise, so the same means)
     assert rows[("vqaudio-tiny-denoise", "city")]["si_sdr"] == rows[("vqaudio-tiny-denoise", "real")]["si_sdr"]
     assert ("noisy", "birds") not in rows  # a training noise is never mixed in
+    # the same weights turning nothing down by more than 3 dB: it cannot clean up by much more than 3 dB
+    limited = rows[("vqaudio-tiny-denoise-a3", "real")]
+    assert limited["utterances"] == 2 and report["models"]["vqaudio-tiny-denoise-a3"] == str(path)
+    assert limited["si_sdr"] - rows[("noisy", "real")]["si_sdr"] < 3.5
     # SNR as asked: the noisy input's SI-SDR sits near the 5 dB the mixtures were made at
     assert 2.0 < rows[("noisy", "real")]["si_sdr"] < 6.0
     assert rows[("noisy", "real")]["pesq_nb"] is not None and "pesq_wb" not in rows[("noisy", "real")]
