@@ -29,7 +29,7 @@ and Asterisk. Every row carries per-speaker and per-corpus means in the JSON (`p
 the printed report adds a table per speaker and per corpus (PESQ-NB / STOI) for the systems of `--by-speaker`.
 
     python benchmarks/codec.py --data ../shared/data/speech --split val --json OUT.json \
-        [--model PATH] [--max-utterances 40] [--threads 1] [--postfilter 0 0.15]   # default model: Codec.default()
+        [--model PATH] [--max-utterances 40] [--threads 1] [--postfilter 0 0.15]   # default: shipped codec of --rate
         [--corpora all] [--phase auto griffin-lim] [--by-speaker vqaudio-1125 codec2-3200 opus-6000]
 """
 
@@ -72,6 +72,7 @@ class Band:
     metrics: tuple[str, ...]
     codec2_modes: tuple[str, ...]  # Codec 2 codes 8 kHz speech only
     opus_bitrates: tuple[int, ...]
+    shipped_model: str | None  # the shipped codec for this rate (None: Codec.default())
 
     @property
     def pesq(self) -> str:
@@ -83,9 +84,9 @@ class Band:
                 "decode_rtf_x", "roundtrip_rtf_x", "utterances"]  # fmt: skip
 
 
-NARROW = Band(SAMPLE_RATE, METRICS, CODEC2_MODES, OPUS_BITRATES)
+NARROW = Band(SAMPLE_RATE, METRICS, CODEC2_MODES, OPUS_BITRATES, None)
 # Wideband: PESQ-WB, and Opus where issue 16 sets the wideband goal (6, 9, 12 kbit/s); no Codec 2 mode codes 16 kHz.
-WIDE = Band(16000, ("pesq_wb", "stoi", "lsd"), (), (6000, 9000, 12000))
+WIDE = Band(16000, ("pesq_wb", "stoi", "lsd"), (), (6000, 9000, 12000), "codec-16k")
 BANDS = {band.rate: band for band in (NARROW, WIDE)}
 COLUMNS = NARROW.columns
 
@@ -298,6 +299,14 @@ def _phase_suffix(choice: str, first: str) -> str:
     return "" if choice == first else ("-gl" if choice == GRIFFIN_LIM else f"-{Path(choice).stem}")
 
 
+def load_codec(model: Path | None, band: Band, phase: str, griffin_lim_iters: int | None) -> Codec:
+    """`model`, or without one the shipped codec of the band's rate (a wideband run scores codec-16k)."""
+    kwargs = {"phase": phase, "griffin_lim_iters": griffin_lim_iters}
+    if model is not None:
+        return Codec.from_checkpoint(model, **kwargs)
+    return Codec.from_pretrained(band.shipped_model, **kwargs) if band.shipped_model else Codec.default(**kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, type=Path, help="folder of speech (any layout speech_files knows)")
@@ -306,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         "--rate", type=int, default=8000, choices=sorted(BANDS),
         help="utterances' sample rate: 8000 (PESQ-NB, Codec 2 and Opus 6/8 kbit/s) or 16000 (PESQ-WB, Opus 6/9/12)",
     )  # fmt: skip
-    parser.add_argument("--model", type=Path, help="codec checkpoint (.safetensors); default: the shipped codec")
+    parser.add_argument(
+        "--model", type=Path, help="checkpoint (.safetensors); default: the shipped codec of --rate (codec-8k, 16k)"
+    )
     parser.add_argument("--max-utterances", type=int, default=40, help="even spread over speakers")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (speed is per thread count)")
     parser.add_argument(
@@ -341,12 +352,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     corpora = None if not args.corpora else ("all" if args.corpora == ["all"] else args.corpora)
-    codecs = {}
-    for choice in args.phase:
-        kwargs = {"phase": choice, "griffin_lim_iters": args.griffin_lim_iters}
-        codecs[choice] = Codec.from_checkpoint(args.model, **kwargs) if args.model else Codec.default(**kwargs)
-    codec = codecs[args.phase[0]]
     band = BANDS[args.rate]
+    codecs = {choice: load_codec(args.model, band, choice, args.griffin_lim_iters) for choice in args.phase}
+    codec = codecs[args.phase[0]]
     utterances = held_out_utterances(args.data, args.split, band.rate, args.max_utterances, corpora=corpora)
     if not utterances:
         raise SystemExit(f"no utterances found in {args.data} (split {args.split!r}): check --data and --split")

@@ -105,3 +105,12 @@ def test_wideband_rows_use_pesq_wb_and_opus_in_wideband(shared_data_dir: Path, t
         assert "pesq_nb" not in row and 1.0 <= row["pesq_wb"] <= 4.7 and 0.0 < row["stoi"] <= 1.0
         assert row["per_corpus"].keys() == {"librispeech"}
     assert rows["opus-12000"]["pesq_wb"] > rows["vqaudio-500"]["pesq_wb"]  # an untrained model loses to Opus
+
+
+def test_default_model_follows_the_rate() -> None:
+    """Without --model a wideband run scores the shipped codec-16k, a narrowband one the shipped codec-8k."""
+    bench = _load_benchmark()
+    wide = bench.load_codec(None, bench.BANDS[16000], "griffin-lim", 4)
+    narrow = bench.load_codec(None, bench.BANDS[8000], "griffin-lim", 4)
+    assert (wide.model_id, wide.sample_rate) == ("codec-16k", 16000)
+    assert (narrow.model_id, narrow.sample_rate) == ("codec-8k", 8000)
