@@ -331,8 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         "griffin-lim, or a phase model path; the first gets the plain row names",
     )
     parser.add_argument(
-        "--griffin-lim-iters", type=int, help="Griffin-Lim iterations (default: 64 alone, 16 after a learned phase)"
-    )
+        "--griffin-lim-iters", type=int, nargs="+", default=[None],
+        help="Griffin-Lim iterations (default: 64 alone, 16 after a learned phase); several score each side by side "
+        "(rows -itN for all but the first)",
+    )  # fmt: skip
     parser.add_argument(
         "--by-speaker", nargs="+", default=["vqaudio-1125", "codec2-3200", "opus-6000"],
         help="systems in the per-speaker and per-corpus tables",
@@ -353,8 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     corpora = None if not args.corpora else ("all" if args.corpora == ["all"] else args.corpora)
     band = BANDS[args.rate]
-    codecs = {choice: load_codec(args.model, band, choice, args.griffin_lim_iters) for choice in args.phase}
-    codec = codecs[args.phase[0]]
+    codecs = {
+        (choice, iters): load_codec(args.model, band, choice, iters)
+        for choice in args.phase
+        for iters in args.griffin_lim_iters
+    }
+    codec = next(iter(codecs.values()))
     utterances = held_out_utterances(args.data, args.split, band.rate, args.max_utterances, corpora=corpora)
     if not utterances:
         raise SystemExit(f"no utterances found in {args.data} (split {args.split!r}): check --data and --split")
@@ -363,15 +369,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(u.wave.size for u in utterances) / band.rate:.0f} s at {band.rate} Hz, from {args.data}; model "
         f"{codec.model_id}, "
         f"ladder {', '.join(f'{r:g}' for r in codec.bitrates)} bit/s; phase "
-        + ", ".join(f"{c}: {x.phase_source.name} + {x.griffin_lim_iters} GL iterations" for c, x in codecs.items())
+        + ", ".join(f"{c}: {x.phase_source.name} + {x.griffin_lim_iters} GL iterations" for (c, _), x in codecs.items())
     )
 
     rows = []
-    for choice, each in codecs.items():
+    for (choice, iters), each in codecs.items():
+        suffix = _phase_suffix(choice, args.phase[0]) + ("" if iters == args.griffin_lim_iters[0] else f"-it{iters}")
         for amount in args.postfilter:
             each.postfilter = amount
             for bitrate in each.bitrates:
-                rows.append(score_vqaudio_rung(each, bitrate, utterances, _phase_suffix(choice, args.phase[0])))
+                rows.append(score_vqaudio_rung(each, bitrate, utterances, suffix))
                 print(f"  done {rows[-1]['system']}", flush=True)
     if args.true_phase:
         codec.postfilter = DEFAULT_POSTFILTER
@@ -389,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
         table = breakdown_table(rows, args.by_speaker, by, band.pesq)
         if table:
             print(f"\n{by.replace('_', ' ')} ({band.pesq.replace('_', '-').upper()} / STOI):\n{table}")
+    several = len(args.griffin_lim_iters) > 1
+    phases = {
+        f"{c}-it{x.griffin_lim_iters}" if several else c: {"source": x.phase_source.name, "iters": x.griffin_lim_iters}
+        for (c, _), x in codecs.items()
+    }
     print(
         finish_report(
             "codec",
@@ -401,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             corpora=corpora,
             model=str(args.model) if args.model else f"shipped:{codec.model_id}",
             model_hash=codec.model_hash,
-            phase={c: {"source": x.phase_source.name, "iters": x.griffin_lim_iters} for c, x in codecs.items()},
+            phase=phases,
             griffin_lim_iters=codec.griffin_lim_iters,
             postfilters=args.postfilter,
             threads=args.threads,

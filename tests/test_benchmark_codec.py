@@ -65,10 +65,13 @@ def test_true_phase_rows_are_diagnostics_above_griffin_lim(shared_data_dir: Path
     bench = _load_benchmark()
     out = tmp_path / "codec.json"
     argv = ["--data", str(shared_data_dir / "speech"), "--max-utterances", "2", "--json", str(out)]
-    assert bench.main([*argv, "--no-baselines", "--true-phase"]) == 0
-    rows = {row["system"]: row for row in json.loads(out.read_text())["rows"]}
+    assert bench.main([*argv, "--no-baselines", "--true-phase", "--griffin-lim-iters", "16", "2"]) == 0
+    report = json.loads(out.read_text())
+    rows = {row["system"]: row for row in report["rows"]}
     diagnostic = [name for name in rows if name.endswith("-truephase")]
-    assert diagnostic and len(rows) == 2 * len(diagnostic)  # one per rung, no baselines
+    fewer = [name for name in rows if name.endswith("-it2")]  # the second iteration count, side by side
+    assert diagnostic and len(fewer) == len(diagnostic) and len(rows) == 3 * len(diagnostic)  # no baselines
+    assert [p["iters"] for p in report["phase"].values()] == [16, 2] and report["griffin_lim_iters"] == 16
     for name in diagnostic:
         plain = rows[name.removesuffix("-truephase")]
         assert "bitrate" not in rows[name]  # not a codec: no bitrate to claim
