@@ -31,7 +31,7 @@ PHASE_HELP = (
     "else Griffin-Lim; the default), griffin-lim, or a phase model's .safetensors (vqaudio train recipes/phase-8k.yaml)"
 )
 ITERS_HELP = (
-    "Griffin-Lim iterations (default: 64 alone, 16 after a learned phase; 24 decode ~2x faster, ~0.01 PESQ-NB lower)"
+    "Griffin-Lim iterations (default: 32 alone, 16 after a learned phase; 64 decode ~1.5x slower, <= 0.01 PESQ higher)"
 )
 DEVICE_HELP = "torch device to run the model on: cpu (default), cuda, cuda:N or mps"
 PACKET_HELP = (

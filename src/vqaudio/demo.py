@@ -46,10 +46,11 @@ def _saver(folder: Path) -> Callable[[Utterance, np.ndarray], None]:
     return save_output
 
 
+RECONSTRUCT_ITERS = 64  # reconstruction's Griffin-Lim default (the codec's is its own: pipelines/phase.py)
 CODEC_COLUMNS = ["system", "bitrate_with_header", "bitrate", "file_bytes", "pesq_nb", "stoi", "lsd"]
 
 
-def run_codec_demo(utterances: list[Utterance], out_dir: Path, griffin_lim_iters: int = 64) -> list[dict]:
+def run_codec_demo(utterances: list[Utterance], out_dir: Path, griffin_lim_iters: int | None = None) -> list[dict]:
     """Every example through .vqa files at every rung of the default codec; one row per rung."""
     codec = Codec.default(griffin_lim_iters=griffin_lim_iters)
     log.info("codec: %s, ladder %s bit/s", codec.model_id, ", ".join(f"{r:g}" for r in codec.bitrates))
@@ -169,10 +170,11 @@ def run_separate_demo(utterances: list[Utterance], out_dir: Path) -> list[dict]:
     return [row]
 
 
-def run_demo(out_dir: Path, griffin_lim_iters: int = 64) -> Path:
+def run_demo(out_dir: Path, griffin_lim_iters: int | None = None) -> Path:
     """Write inputs, .vqa files, decoded audio and OUT/metrics.md + metrics.json; returns the folder.
 
-    Progress goes to the `vqaudio.demo` logger; `main` prints the tables.
+    Progress goes to the `vqaudio.demo` logger; `main` prints the tables. `griffin_lim_iters` None: each pipeline's
+    own default (the codec's 32, reconstruction's 64).
     """
     examples = example_files()
     if not examples:
@@ -205,6 +207,7 @@ def run_demo(out_dir: Path, griffin_lim_iters: int = 64) -> Path:
         else ""
     )
 
+    iters = RECONSTRUCT_ITERS if griffin_lim_iters is None else griffin_lim_iters
     systems: list[tuple[str, System, dict]] = []
     for name in RECONSTRUCT_MODELS:
         if name not in pretrained_names():
@@ -215,8 +218,8 @@ def run_demo(out_dir: Path, griffin_lim_iters: int = 64) -> Path:
             "latent_bits_per_second": getattr(model, "latent_bits_per_second", None),
             "latent_values_per_second": getattr(model, "latent_values_per_second", None),
         }
-        systems.append((f"vqaudio-{name}", Reconstructor(model, griffin_lim_iters=griffin_lim_iters), extra))
-    systems.append(("true-magnitude-griffin-lim", TrueMagnitudeGriffinLim(n_iter=griffin_lim_iters), {}))
+        systems.append((f"vqaudio-{name}", Reconstructor(model, griffin_lim_iters=iters), extra))
+    systems.append(("true-magnitude-griffin-lim", TrueMagnitudeGriffinLim(n_iter=iters), {}))
 
     rows = []
     for system_name, system, extra in systems:
@@ -250,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         "example speech; offline."
     )
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for audio and metrics")
-    parser.add_argument("--griffin-lim-iters", type=int, default=64)
+    parser.add_argument(
+        "--griffin-lim-iters", type=int, help="phase iterations for every model (default: codec 32, reconstruction 64)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     out = run_demo(args.out, args.griffin_lim_iters)

@@ -79,7 +79,7 @@ class Codec(Pipeline):
     Any sample rate and channel count in; each channel is resampled to the model rate and coded on its
     own; decode restores the input's rate, channel count and exact length. Phase: `phase` (pipelines.phase):
     "auto" takes the shipped learned phase model for this STFT, refined by `griffin_lim_iters` iterations of fast
-    Griffin-Lim (None: 16), and falls back to Griffin-Lim alone (None: 64 iterations) without one; "griffin-lim"
+    Griffin-Lim (None: 16), and falls back to Griffin-Lim alone (None: 32 iterations) without one; "griffin-lim"
     forces that; a path names a phase model. The bitrate ladder is one rung per residual stage (a prefix of the
     stages). Models with an input_level_db get every channel at that active speech level (the gain travels in the
     header).
