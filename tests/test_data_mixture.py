@@ -18,6 +18,7 @@ from vqaudio.data import (
     MusicRemixDataset,
     NoisySpeechDataset,
     RandomCrop,
+    RandomEqualizer,
     RandomGain,
     RandomLevel,
     SpeedPerturb,
@@ -154,6 +155,39 @@ def test_speed_perturb_moves_pitch_with_length() -> None:
     assert np.array_equal(SpeedPerturb(0.0)(tone, rng), tone)
 
 
+def _band_db(wave: np.ndarray, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(wave)) ** 2
+    freqs = np.fft.rfftfreq(len(wave), 1.0 / SR)
+    return float(10.0 * np.log10(spectrum[(freqs >= low) & (freqs < high)].mean()))
+
+
+def test_random_equalizer_recolours_within_its_bound() -> None:
+    white = np.random.default_rng(0).standard_normal(4 * SR).astype(np.float32)
+    eq = RandomEqualizer(12.0, SR)
+    rng = np.random.default_rng(1)
+    tilts = []
+    for _ in range(8):
+        out = eq(white, rng)
+        assert out.shape == white.shape and out.dtype == np.float32 and np.isfinite(out).all()
+        # every octave band moves by at most max_db against the input's
+        bands = [(125, 250), (250, 500), (500, 1000), (1000, 2000), (2000, 4000), (4000, 7900)]
+        changes = [_band_db(out, lo, hi) - _band_db(white, lo, hi) for lo, hi in bands]
+        assert max(abs(c) for c in changes) <= 12.5
+        tilts.append(changes[-1] - changes[0])
+    assert np.ptp(tilts) > 6.0  # draws differ: the colour is not one fixed filter
+    # same generator state, same curve; max_db 0 leaves the wave alone but still draws
+    a, b = (eq(white, np.random.default_rng(5)) for _ in range(2))
+    assert np.array_equal(a, b)
+    flat, r1, r2 = RandomEqualizer(0.0, SR), np.random.default_rng(7), np.random.default_rng(7)
+    assert np.array_equal(flat(white, r1), white)
+    eq(white, r2)
+    assert r1.random() == r2.random()
+    with pytest.raises(ValueError, match="max_db"):
+        RandomEqualizer(-1.0, SR)
+    with pytest.raises(ValueError, match="low_hz"):
+        RandomEqualizer(6.0, SR, low_hz=9000.0)
+
+
 # -- speech + noise -----------------------------------------------------------------------------------------
 
 
@@ -174,6 +208,30 @@ def test_noisy_speech_items_snr_and_level(speech: list[Path], noise: list[Path])
     exact = _noisy(speech, noise, snr_db=(7.0, 7.0), fixed=True, length=6)
     assert all(_snr(exact[i][1]) == pytest.approx(7.0, abs=0.01) for i in range(len(exact)))
     assert ds.total_seconds[0] == pytest.approx(4.0, abs=1e-3)  # the 8 kHz clip was resampled to 1 s at 16 kHz
+
+
+def _tone_power_db(wave: np.ndarray, hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(wave)) ** 2
+    freqs = np.fft.rfftfreq(len(wave), 1.0 / SR)
+    return float(10.0 * np.log10(spectrum[np.abs(freqs - hz) <= 20.0].sum() + 1e-12))
+
+
+def test_layered_noise_adds_a_second_recording(tmp_path: Path, speech: list[Path]) -> None:
+    """layer_prob 1: every mixture's noise holds two recordings (a 100 Hz and a 3 kHz tone here), the second
+    0 to 10 dB below the first; layer_prob 0: one recording each."""
+    low = _write(tmp_path / "n" / "low.wav", _sine(100.0, SR, 0.3))
+    high = _write(tmp_path / "n" / "high.wav", _sine(3000.0, SR, 0.3))
+    layered = _noisy(speech, [low, high], layer_prob=1.0, length=12)
+    single = _noisy(speech, [low, high], layer_prob=0.0, length=12)
+    for i in range(12):
+        both = layered[i][1][1].numpy()
+        ratio = _tone_power_db(both, 3000.0) - _tone_power_db(both, 100.0)
+        assert abs(ratio) <= 10.5  # either may be first; the second is 0 to 10 dB below it
+        one = single[i][1][1].numpy()
+        assert abs(_tone_power_db(one, 3000.0) - _tone_power_db(one, 100.0)) > 30.0  # one tone only
+        assert -5.01 <= _snr(layered[i][1]) <= 20.01  # the SNR is set on the two together
+    with pytest.raises(ValueError, match="layer_prob"):
+        _noisy(speech, [low, high], layer_prob=1.5)
 
 
 def test_fixed_mode_repeats_training_mode_varies(speech: list[Path], noise: list[Path]) -> None:

@@ -183,6 +183,27 @@ def test_denoise_task_mixes_speech_and_noise_and_targets_the_speech(tmp_path: Pa
         DenoiseTask().datasets(DataConfig(root=str(speech)), 8000, 0, None)
 
 
+def test_noise_variation_settings_reach_training_mixtures_only(tmp_path: Path) -> None:
+    """data.noise_eq_db / noise_layer_prob / noise_speed_perturb vary the training noise; validation as recorded."""
+    from vqaudio.data import Compose, RandomEqualizer, SpeedPerturb
+
+    speech = make_fsdd_folder(tmp_path / "speech", clips=4).parent
+    noise = _noise_folder(tmp_path / "noise")
+    plain = DataConfig(root=str(speech), noise=str(noise), crop_seconds=0.5)
+    train, val = DenoiseTask().datasets(plain, 8000, seed=0, level_db=None)
+    assert train.noise_transform is None and train.layer_prob == 0.0  # type: ignore[attr-defined]
+    varied = DataConfig(root=str(speech), noise=str(noise), crop_seconds=0.5, noise_speed_perturb=0.2,
+                        noise_eq_db=9.0, noise_layer_prob=0.5)  # fmt: skip
+    train, val = DenoiseTask().datasets(varied, 8000, seed=0, level_db=None)
+    transform = train.noise_transform  # type: ignore[attr-defined]
+    assert isinstance(transform, Compose) and train.layer_prob == 0.5  # type: ignore[attr-defined]
+    assert isinstance(transform.transforms[0], SpeedPerturb) and transform.transforms[0].out_samples == 4000
+    assert transform.transforms[1] == RandomEqualizer(9.0, 8000)
+    assert val.noise_transform is None and val.layer_prob == 0.0  # type: ignore[attr-defined]
+    mixture, stems = train[0]
+    assert mixture.shape == (4000,) and torch.isfinite(stems).all()
+
+
 def test_band_limited_mixtures_lose_what_lies_above_4_khz(tmp_path: Path) -> None:
     speech = make_fsdd_folder(tmp_path / "speech", clips=2).parent
     noise = _noise_folder(tmp_path / "noise", rate=16000)  # white up to 8 kHz

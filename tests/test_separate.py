@@ -177,6 +177,24 @@ def test_separate_task_targets_both_stems_and_scores_the_waveforms(tmp_path: Pat
         SeparateTask().features(swapped, batch)
 
 
+def test_stem_variation_settings_reach_training_stems_only(tmp_path: Path) -> None:
+    """data.speed_perturb / stem_eq_db vary each training stem (crop first); validation songs stay as recorded."""
+    from vqaudio.data import Compose, RandomCrop, RandomEqualizer, SpeedPerturb
+
+    root = mir1k_folder(tmp_path / "mir1k")
+    plain = DataConfig(root=str(root), crop_seconds=1.0, speed_perturb=0.0)
+    assert SeparateTask().datasets(plain, 8000, seed=0, level_db=None)[0].transform is None  # type: ignore[attr-defined]
+    for speed, first in ((0.1, SpeedPerturb), (0.0, RandomCrop)):
+        data = DataConfig(root=str(root), crop_seconds=1.0, speed_perturb=speed, stem_eq_db=8.0)
+        train, val = SeparateTask().datasets(data, 8000, seed=0, level_db=None)
+        transform = train.transform  # type: ignore[attr-defined]
+        assert isinstance(transform, Compose) and isinstance(transform.transforms[0], first)
+        assert transform.transforms[1] == RandomEqualizer(8.0, 8000)
+        assert val.transform is None  # type: ignore[attr-defined]
+        mixture, stems = train[0]
+        assert mixture.shape == (8000,) and torch.isfinite(stems).all()
+
+
 def test_fit_draws_loss_curves_and_cli_separates_a_file_and_a_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -38,6 +38,7 @@ from vqaudio.data.transforms import RandomCrop, Transform, apply_transform
 
 __all__ = ["BandLimited", "MixtureDataset", "MusicRemixDataset", "NoisySpeechDataset", "load_stereo", "snr_gain"]
 
+LAYER_DB = (-10.0, 0.0)  # a layered second noise's power relative to the first's (NoisySpeechDataset)
 _TINY_POWER = 1e-12  # -120 dBFS: a noise crop below this is digital silence, nothing to scale to an SNR
 _PEAK_LIMIT = 1.0 - 1e-6  # a little under 1, so float32 rounding of the scaled sum cannot land above 1
 _PROGRESS_MIN_FILES = 50
@@ -179,6 +180,9 @@ class NoisySpeechDataset(MixtureDataset):
     at random to n_samples if it is not that long already. Put a crop first in a transform that does more than
     crop (`Compose([SpeedPerturb(0.1, out_samples=n), RandomGain(-3, 3)])`), so the work is on the crop rather
     than a 90 s recording. The SNR is measured after the transforms (`snr_gain`).
+
+    `layer_prob`: the share of mixtures whose noise is two recordings at once (another one, drawn and transformed
+    the same way, at a power `LAYER_DB` below or up to the first's): rain in a city, a fire in a coffee shop.
     """
 
     stem_names = ("speech", "noise")
@@ -197,6 +201,7 @@ class NoisySpeechDataset(MixtureDataset):
         length: int | None = None,
         speech_transform: Transform | None = None,
         noise_transform: Transform | None = None,
+        layer_prob: float = 0.0,
         on_error: OnError = "warn",
         progress: bool | None = None,
     ) -> None:
@@ -206,6 +211,9 @@ class NoisySpeechDataset(MixtureDataset):
             raise ValueError("NoisySpeechDataset: no noise files given (empty list); check the folder and split")
         super().__init__(sample_rate, n_samples, fixed, seed, level_dbfs)
         self.snr_db = _check_range("snr_db", snr_db)
+        if not 0.0 <= layer_prob <= 1.0:
+            raise ValueError(f"layer_prob must lie in [0, 1], got {layer_prob}")
+        self.layer_prob = float(layer_prob)
         if length is not None:
             _positive_int("length", length)
         loaded_speech = load_waves(speech, self.sample_rate, on_error, progress, desc="loading speech")
@@ -225,10 +233,23 @@ class NoisySpeechDataset(MixtureDataset):
 
     def _draw_stems(self, i: int, rng: np.random.Generator) -> np.ndarray:
         speech = self._source(self._speech[i % len(self._speech)], self.speech_transform, rng, wrap=False)
-        noise_wave = self._noise[int(rng.integers(len(self._noise)))]
-        noise = self._source(noise_wave, self.noise_transform, rng, wrap=True)
+        first = int(rng.integers(len(self._noise)))
+        noise = self._source(self._noise[first], self.noise_transform, rng, wrap=True)
+        if self.layer_prob and len(self._noise) > 1 and rng.random() < self.layer_prob:
+            noise = self._layered(noise, first, rng)
         snr = float(rng.uniform(*self.snr_db))
         return np.stack([speech, noise * np.float32(snr_gain(speech, noise, snr, self.sample_rate))])
+
+    def _layered(self, noise: np.ndarray, first: int, rng: np.random.Generator) -> np.ndarray:
+        """`noise` plus another recording (not `first`) at a power drawn in LAYER_DB relative to it."""
+        other = (first + 1 + int(rng.integers(len(self._noise) - 1))) % len(self._noise)
+        second = self._source(self._noise[other], self.noise_transform, rng, wrap=True)
+        relative_db = float(rng.uniform(*LAYER_DB))
+        power, second_power = (float(np.mean(np.square(x, dtype=np.float64))) for x in (noise, second))
+        if power <= _TINY_POWER or second_power <= _TINY_POWER:
+            return noise + second  # one is digital silence: nothing to set a level against
+        gain = np.float32(10.0 ** ((10.0 * np.log10(power / second_power) + relative_db) / 20.0))
+        return noise + second * gain
 
 
 class MusicRemixDataset(MixtureDataset):

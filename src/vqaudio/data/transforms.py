@@ -6,7 +6,8 @@ the `rng` passed in, never from global state, so a dataset that hands every item
 the same output for that item every time (fixed validation mixtures), and one handed the same generator state
 twice transforms two waves identically (the vocals and accompaniment of one song stay aligned).
 
-`Compose([SpeedPerturb(0.1, out_samples=n), RandomGain(-6, 6)])` chains them. Transforms are frozen dataclasses:
+`Compose([SpeedPerturb(0.1, out_samples=n), RandomGain(-6, 6)])` chains them; `RandomEqualizer` recolours a
+wave's spectrum. Transforms are frozen dataclasses:
 they check their arguments once, print what they are, and pickle into DataLoader workers.
 """
 
@@ -24,6 +25,7 @@ __all__ = [
     "Compose",
     "FixedCrop",
     "RandomCrop",
+    "RandomEqualizer",
     "RandomGain",
     "RandomLevel",
     "SpeedPerturb",
@@ -204,3 +206,53 @@ class SpeedPerturb:
         if self.out_samples is not None:
             out = np.pad(out, (0, max(0, n - len(out))))[:n]
         return np.ascontiguousarray(out, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class RandomEqualizer:
+    """Recolour the wave with a random smooth gain curve over frequency, at most `max_db` dB up or down.
+
+    The curve (in dB, over log frequency from `low_hz` to Nyquist, flat below `low_hz`) is a tilt whose ends lie
+    up to `max_db` apart, plus `n_bells` bells of up to +-`max_db` / 2 at log-uniform centres, 1/3 to 2 octaves
+    wide. Applied to the whole wave's spectrum at once (a zero-phase filter; the curve is smooth, so its impulse
+    response is short and the circular wrap negligible). For noise: a few recordings heard through many rooms,
+    microphones and distances stand for more noises than they are.
+    """
+
+    max_db: float
+    sample_rate: int
+    n_bells: int = 2
+    low_hz: float = 100.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.max_db) and self.max_db >= 0.0):
+            raise ValueError(f"RandomEqualizer: max_db must be finite and >= 0, got {self.max_db}")
+        if not isinstance(self.sample_rate, (int, np.integer)) or self.sample_rate <= 0:
+            raise ValueError(f"RandomEqualizer: sample_rate must be a positive integer, got {self.sample_rate!r}")
+        if not isinstance(self.n_bells, (int, np.integer)) or self.n_bells < 0:
+            raise ValueError(f"RandomEqualizer: n_bells must be a non-negative integer, got {self.n_bells!r}")
+        if not 0.0 < self.low_hz < self.sample_rate / 2:
+            raise ValueError(f"RandomEqualizer: low_hz must lie in (0, {self.sample_rate / 2:g}), got {self.low_hz}")
+
+    def gain_db(self, freqs_hz: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A drawn curve at `freqs_hz` (what `__call__` applies); every draw happens, whatever `max_db`."""
+        top = np.log2(self.sample_rate / 2)
+        octave = np.log2(np.clip(freqs_hz, self.low_hz, None))
+        centre = 0.5 * (np.log2(self.low_hz) + top)
+        span = top - np.log2(self.low_hz)
+        tilt = rng.uniform(-1.0, 1.0) * self.max_db / span  # dB per octave: the ends up to max_db apart
+        curve = tilt * (octave - centre)
+        for _ in range(int(self.n_bells)):
+            height = rng.uniform(-0.5, 0.5) * self.max_db
+            middle = rng.uniform(np.log2(self.low_hz), top)
+            width = rng.uniform(1.0 / 3.0, 2.0) / 2.0  # octaves either side where the bell is at ~60 %
+            curve = curve + height * np.exp(-0.5 * ((octave - middle) / width) ** 2)
+        return np.clip(curve, -self.max_db, self.max_db)
+
+    def __call__(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        wave = np.asarray(wave, dtype=np.float32)
+        freqs = np.fft.rfftfreq(len(wave), 1.0 / self.sample_rate) if len(wave) else np.zeros(0)
+        gain = 10.0 ** (self.gain_db(freqs, rng) / 20.0)  # drawn even when unused: later draws do not shift
+        if len(wave) < 2 or self.max_db == 0.0:
+            return wave.copy()
+        return np.fft.irfft(np.fft.rfft(wave) * gain, n=len(wave)).astype(np.float32)

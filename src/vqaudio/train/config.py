@@ -37,10 +37,13 @@ class DataConfig:
     level_dbfs: list[float] | None = field(default_factory=lambda: [-35.0, -15.0])
     band_limit_prob: float = 0.0  # share of training mixtures band-limited to 4 kHz, as telephone speech is
     noise_speed_perturb: float = 0.0  # training noise played at a random speed in [1 - s, 1 + s] (its spectrum moves)
+    noise_eq_db: float = 0.0  # training noise recoloured by a random smooth EQ of up to +-this many dB (transforms)
+    noise_layer_prob: float = 0.0  # share of training mixtures whose noise is two recordings at once
     # Music (the separate task): songs from `root`; training pairs a clip's vocals with another clip's accompaniment
     # `remix_prob` of the time, each stem at a gain drawn in `stem_gain_db` (speed_perturb applies to each stem).
     remix_prob: float = 0.5
     stem_gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])
+    stem_eq_db: float = 0.0  # each training stem recoloured by a random smooth EQ of up to +-this many dB
     # More voices for the vocal stem: the train split of a speech root (e.g. ../shared/data/speech; which of its
     # corpora: `extra_vocals_corpora`, a list or "all"), joined per speaker into crop-length utterances, sung over
     # a training clip's accompaniment `extra_vocals_prob` of the time

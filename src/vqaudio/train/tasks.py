@@ -26,10 +26,14 @@ from torch.utils.data import Dataset
 from vqaudio.audio import istft, sharpen_db, stft
 from vqaudio.data import (
     BandLimited,
+    Compose,
     MusicRemixDataset,
     NoisySpeechDataset,
+    RandomCrop,
+    RandomEqualizer,
     SpeechFile,
     SpeedPerturb,
+    Transform,
     WaveformCropDataset,
     join_utterances,
     music_tracks,
@@ -359,7 +363,8 @@ class MixtureTargets:
 class DenoiseTask(_MixtureTask):
     """Noisy speech in, clean speech out: speech of `data.root` mixed with noise of `data.noise` on the fly at an SNR
     drawn in `data.snr_db` and an overall level in `data.level_dbfs` (validation mixtures fixed by the seed), a share
-    `data.band_limit_prob` of training mixtures band-limited to 4 kHz. Loss and metrics: see `_MixtureTask`.
+    `data.band_limit_prob` of training mixtures band-limited to 4 kHz, training noise varied as `_noise_transform`
+    and `data.noise_layer_prob` say. Loss and metrics: see `_MixtureTask`.
     """
 
     name = "denoise"
@@ -386,11 +391,10 @@ class DenoiseTask(_MixtureTask):
             if not speech or not noise:
                 raise ValueError(f"{split}: found {len(speech)} speech files under {data.root} and {len(noise)} noise "
                                  f"files under {data.noise}; need both")  # fmt: skip
-            # A few noise recordings must stand for every noise: playing them faster or slower moves their spectra.
-            shift = None if fixed or not data.noise_speed_perturb else SpeedPerturb(data.noise_speed_perturb, crop)
             mixtures = NoisySpeechDataset(
-                speech, noise, sample_rate, crop, fixed=fixed, length=len(speech) * per_file, noise_transform=shift,
-                **common,
+                speech, noise, sample_rate, crop, fixed=fixed, length=len(speech) * per_file,
+                noise_transform=None if fixed else _noise_transform(data, sample_rate, crop),
+                layer_prob=0.0 if fixed else data.noise_layer_prob, **common,
             )  # fmt: skip
             sets.append(BandLimited(mixtures, data.band_limit_prob) if not fixed and data.band_limit_prob else mixtures)
         return sets[0], sets[1]
@@ -400,13 +404,27 @@ class DenoiseTask(_MixtureTask):
         return mixture, stems[:, 0]  # stems: (speech, noise)
 
 
+def _noise_transform(data: DataConfig, sample_rate: int, crop: int) -> Transform | None:
+    """A few noise recordings must stand for every noise: played faster or slower (their spectra move) and
+    recoloured (as other rooms and microphones would), as `data.noise_speed_perturb` and `data.noise_eq_db` say."""
+    # the crop comes first, so the rest works on 2 s rather than a 90 s recording
+    if data.noise_speed_perturb:
+        crop_first: Transform = SpeedPerturb(data.noise_speed_perturb, crop)
+    else:
+        crop_first = RandomCrop(crop, wrap=True)
+    if not data.noise_eq_db:
+        return crop_first if data.noise_speed_perturb else None
+    return Compose([crop_first, RandomEqualizer(data.noise_eq_db, sample_rate)])
+
+
 class SeparateTask(_MixtureTask):
     """A song in, its vocals and accompaniment out: clips of `data.root` (MIR-1K or MUSDB18 layout, `train/` and
     `val/`). Training mixtures pair the vocals of one clip with, `data.remix_prob` of the time, the accompaniment of
-    another, each stem at a gain drawn in `data.stem_gain_db` and played at a speed drawn within
-    `data.speed_perturb`, the mixture at a level in `data.level_dbfs`; with `data.extra_vocals` (a speech root), its
-    train speakers stand in for the vocals `data.extra_vocals_prob` of the time. Validation: the original songs as
-    recorded, one fixed crop each. Loss and metrics: see `_MixtureTask` (per source, averaged).
+    another, each stem at a gain drawn in `data.stem_gain_db`, played at a speed drawn within `data.speed_perturb`
+    and recoloured within `data.stem_eq_db` (`_stem_transform`), the mixture at a level in `data.level_dbfs`; with
+    `data.extra_vocals` (a speech root), its train speakers stand in for the vocals `data.extra_vocals_prob` of the
+    time. Validation: the original songs as recorded, one fixed crop each. Loss and metrics: see `_MixtureTask`
+    (per source, averaged).
     """
 
     name = "separate"
@@ -421,11 +439,10 @@ class SeparateTask(_MixtureTask):
         crop = round(data.crop_seconds * sample_rate)
         train_tracks = spread_evenly(music_tracks(data.root, "train"), data.max_files)
         val_tracks = spread_evenly(music_tracks(data.root, "val"), data.max_files)
-        speed = SpeedPerturb(data.speed_perturb, crop) if data.speed_perturb else None
         train = MusicRemixDataset(
             train_tracks, sample_rate, crop, remix_prob=data.remix_prob, stem_gain_db=tuple(data.stem_gain_db),
             level_dbfs=None if data.level_dbfs is None else tuple(data.level_dbfs), seed=seed,
-            length=len(train_tracks) * data.crops_per_file, transform=speed,
+            length=len(train_tracks) * data.crops_per_file, transform=_stem_transform(data, sample_rate, crop),
             extra_vocals=_extra_vocals(data, sample_rate), extra_vocals_prob=data.extra_vocals_prob,
         )  # fmt: skip
         val = MusicRemixDataset(
@@ -444,6 +461,18 @@ class SeparateTask(_MixtureTask):
             raise ValueError(f"the separate task trains sources {list(self.stems)} in that order; the model has "
                              f"{list(sources)}")  # fmt: skip
         return super().features(model, batch)
+
+
+def _stem_transform(data: DataConfig, sample_rate: int, crop: int) -> Transform | None:
+    """Training stems at a random speed (`data.speed_perturb`: pitch and formants move) and recoloured by a random
+    EQ (`data.stem_eq_db`: a voice's or a mix's spectral balance moves without its pitch); crop first."""
+    if data.speed_perturb:
+        crop_first: Transform = SpeedPerturb(data.speed_perturb, crop)
+    else:
+        crop_first = RandomCrop(crop)
+    if not data.stem_eq_db:
+        return crop_first if data.speed_perturb else None
+    return Compose([crop_first, RandomEqualizer(data.stem_eq_db, sample_rate)])
 
 
 def _speech_files(data: DataConfig, split: str) -> list[SpeechFile]:
