@@ -188,3 +188,26 @@ def test_by_duration_draws_crops_in_proportion_to_each_file_s_length(files: list
     # fixed (validation) crops keep one set per file
     fixed = WaveformCropDataset(files, SR, 50, random_crops=False, crops_per_file=2, by_duration=True)
     assert fixed._file_of_crop is None and len(fixed) == 6
+
+
+def test_transform_recolours_random_crops_only_and_must_keep_their_length(tmp_path: Path) -> None:
+    from vqaudio.data import RandomEqualizer
+
+    noise = np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32) * 0.1
+    path = save(tmp_path / "noise.wav", noise, SR, subtype="FLOAT")
+    eq = RandomEqualizer(12.0, SR, keep_rms=True)
+    for seed in range(4):
+        # a fresh pair with one seed draws its first crop at the same offset: only the colour differs
+        plain = WaveformCropDataset([path], SR, crop_samples=4000, random_crops=True, seed=seed)
+        coloured = WaveformCropDataset([path], SR, crop_samples=4000, random_crops=True, seed=seed, transform=eq)
+        a, b = plain[0].numpy(), coloured[0].numpy()
+        assert b.shape == a.shape and b.dtype == np.float32
+        assert np.sqrt(np.mean(b**2)) == pytest.approx(np.sqrt(np.mean(a**2)), rel=1e-3)  # level kept
+        assert np.max(np.abs(b - a)) > 0.01
+    fixed = WaveformCropDataset([path], SR, crop_samples=4000, random_crops=False, transform=eq)
+    assert fixed.transform is None and np.array_equal(
+        fixed[0].numpy(), WaveformCropDataset([path], SR, crop_samples=4000, random_crops=False)[0].numpy()
+    )
+    halving = WaveformCropDataset([path], SR, crop_samples=4000, random_crops=True, transform=lambda w, rng: w[::2])
+    with pytest.raises(ValueError, match="keep their length"):
+        halving[0]

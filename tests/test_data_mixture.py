@@ -182,6 +182,10 @@ def test_random_equalizer_recolours_within_its_bound() -> None:
     assert np.array_equal(flat(white, r1), white)
     eq(white, r2)
     assert r1.random() == r2.random()
+    # keep_rms: the same curve, scaled back to the input's RMS
+    kept = RandomEqualizer(12.0, SR, keep_rms=True)(white, np.random.default_rng(5))
+    assert np.sqrt(np.mean(kept**2)) == pytest.approx(np.sqrt(np.mean(white**2)), rel=1e-4)
+    assert np.allclose(kept / np.sqrt(np.mean(kept**2)), a / np.sqrt(np.mean(a**2)), atol=1e-4)
     with pytest.raises(ValueError, match="max_db"):
         RandomEqualizer(-1.0, SR)
     with pytest.raises(ValueError, match="low_hz"):

@@ -54,3 +54,18 @@ def test_vae_loss_weighs_the_kl_by_the_config() -> None:
         losses.append((float(loss), float(parts["recon"]), float(parts["kl"])))
     (plain, recon0, _), (weighted, recon1, kl) = losses
     assert plain == pytest.approx(recon0) and weighted == pytest.approx(recon1 + kl) and kl > 0
+
+
+def test_speech_eq_recolours_training_crops_only(tmp_path: Path) -> None:
+    """data.speech_eq_db reaches the codec's training crops as a level-keeping EQ; validation crops as recorded."""
+    from tests.helpers import make_fsdd_folder
+    from vqaudio.data import RandomEqualizer
+    from vqaudio.train.config import DataConfig
+
+    speech = make_fsdd_folder(tmp_path / "speech", clips=4).parent
+    plain = DataConfig(root=str(speech), crop_seconds=0.25)
+    assert CodecTask().datasets(plain, 8000, seed=0, level_db=-20.0)[0].transform is None  # type: ignore[attr-defined]
+    train, val = CodecTask().datasets(DataConfig(root=str(speech), crop_seconds=0.25, speech_eq_db=8.0), 8000, 0, -20.0)
+    assert train.transform == RandomEqualizer(8.0, 8000, keep_rms=True)  # type: ignore[attr-defined]
+    assert val.transform is None  # type: ignore[attr-defined]
+    assert train[0].shape == (2000,) and torch.isfinite(train[0]).all()

@@ -19,6 +19,7 @@ from vqaudio.audio.level import scale_to_level
 from vqaudio.data.base import SpeechFile
 from vqaudio.data.loading import OnError, as_path, load_waves
 from vqaudio.data.rng import WorkerGenerator
+from vqaudio.data.transforms import Transform, apply_transform
 
 __all__ = ["WaveformCropDataset", "crop_offsets"]
 
@@ -54,6 +55,9 @@ class WaveformCropDataset(Dataset):
     `level_db` (dBFS) scales every file, once at load, to that active speech level (audio.level): the model then
     trains at the one level its users' inputs are scaled to (see the model configs' input_level_db).
 
+    `transform` (random crops only; `data.transforms`, e.g. `RandomEqualizer(8, sr, keep_rms=True)`) is applied to
+    each crop after cropping and speed, with the dataset's generator; it must keep the crop's length.
+
     `by_duration` (random crops only) keeps the epoch's size but draws crop i from the file under position
     (i + 0.5) / len of the corpus laid end to end: every second of speech is equally likely, so a corpus of a few
     long recordings (read books) is not drowned by one of many half-second clips (spoken digits).
@@ -73,6 +77,7 @@ class WaveformCropDataset(Dataset):
         speed_perturb: float = 0.0,
         level_db: float | None = None,
         by_duration: bool = False,
+        transform: Transform | None = None,
     ) -> None:
         if crop_samples <= 0:
             raise ValueError(f"crop_samples must be positive, got {crop_samples}")
@@ -89,6 +94,7 @@ class WaveformCropDataset(Dataset):
         self.seed = int(seed)
         self.min_rms = float(min_rms)
         self.speed_perturb = float(speed_perturb) if random_crops else 0.0
+        self.transform = transform if random_crops else None
         loaded = load_waves(files, self.sample_rate, on_error, progress, desc="loading crops")
         if level_db is not None:
             loaded = [(i, scale_to_level(w, self.sample_rate, level_db)[0]) for i, w in loaded]
@@ -134,6 +140,11 @@ class WaveformCropDataset(Dataset):
             crop = self._random_speed_crop(file_index)
         else:
             crop = self._random_crop(file_index, self.crop_samples)
+        if self.transform is not None:
+            crop = apply_transform(self.transform, crop, self._generator())
+            if len(crop) != self.crop_samples:
+                raise ValueError(f"transform {self.transform!r} returned {len(crop)} samples; crops keep their "
+                                 f"length ({self.crop_samples})")  # fmt: skip
         return torch.from_numpy(crop)
 
     # -- crops ---------------------------------------------------------------------------------------------

@@ -216,13 +216,15 @@ class RandomEqualizer:
     up to `max_db` apart, plus `n_bells` bells of up to +-`max_db` / 2 at log-uniform centres, 1/3 to 2 octaves
     wide. Applied to the whole wave's spectrum at once (a zero-phase filter; the curve is smooth, so its impulse
     response is short and the circular wrap negligible). For noise: a few recordings heard through many rooms,
-    microphones and distances stand for more noises than they are.
+    microphones and distances stand for more noises than they are. With `keep_rms` the output is scaled back to
+    the input's RMS, so a model trained at one input level (the codec) sees the colour change, not the level.
     """
 
     max_db: float
     sample_rate: int
     n_bells: int = 2
     low_hz: float = 100.0
+    keep_rms: bool = False
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.max_db) and self.max_db >= 0.0):
@@ -255,4 +257,8 @@ class RandomEqualizer:
         gain = 10.0 ** (self.gain_db(freqs, rng) / 20.0)  # drawn even when unused: later draws do not shift
         if len(wave) < 2 or self.max_db == 0.0:
             return wave.copy()
-        return np.fft.irfft(np.fft.rfft(wave) * gain, n=len(wave)).astype(np.float32)
+        out = np.fft.irfft(np.fft.rfft(wave) * gain, n=len(wave))
+        if self.keep_rms:
+            before, after = np.sqrt(np.mean(np.square(wave, dtype=np.float64))), np.sqrt(np.mean(out**2))
+            out = out * (before / after) if after > 0.0 else out
+        return out.astype(np.float32)

@@ -134,6 +134,7 @@ class _SpeechCropsTask(Task):
             crops_per_file=data.crops_per_file,
             speed_perturb=data.speed_perturb,
             by_duration=data.crops_by_duration,
+            transform=RandomEqualizer(data.speech_eq_db, sample_rate, keep_rms=True) if data.speech_eq_db else None,
             **common,
         )
         val = WaveformCropDataset(
