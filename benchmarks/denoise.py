@@ -10,6 +10,10 @@ Rows: `noisy` (no processing), the baselines (a missing one is listed as missing
 (ideal ratio mask from the true speech and noise: the ceiling of magnitude masking) and each `--model`
 (default: the shipped denoise-16k); `--no-baselines` leaves the baselines out, to compare models quickly.
 
+Every real-noise row carries per-speaker means in the JSON (`per_speaker`: {speaker: {metric: mean, utterances}}),
+and `--per-speaker SYSTEM ...` prints them side by side for those systems at each SNR, so that one voice cannot hide
+another.
+
 `--gaussian-snr X` adds the reference's own setting: white Gaussian noise at X dB (8 kHz only), and
 `--gaussian-sweep` prints the noisy STOI at a range of SNRs, to find where the noisy input scores a given STOI.
 
@@ -36,7 +40,7 @@ from denoise_baselines import available_baselines, oracle_irm
 from vqaudio.assets import pretrained_names, pretrained_path
 from vqaudio.audio import load
 from vqaudio.data import join_utterances, noise_files, snr_gain, speech_files
-from vqaudio.evaluation import finish_report
+from vqaudio.evaluation import finish_report, markdown_table
 from vqaudio.metrics import MetricError, evaluate_pair
 from vqaudio.pipelines import Denoiser
 
@@ -134,6 +138,32 @@ def summarise(name: str, results: Sequence[Scored], metrics: tuple[str, ...], ti
     return row
 
 
+def by_speaker(results: Sequence[Scored], speakers: Sequence[str], metrics: tuple[str, ...]) -> dict[str, Any]:
+    """{speaker: {metric: mean, "utterances": n}} over the scorable mixtures; `speakers[i]` is mixture i's."""
+    out: dict[str, Any] = {}
+    for speaker in sorted(set(speakers)):
+        scored = [r.scores for r, s in zip(results, speakers, strict=True) if s == speaker and r.scores is not None]
+        if scored:
+            out[speaker] = {m: round(float(np.mean([s[m] for s in scored])), 4) for m in metrics}
+            out[speaker]["utterances"] = len(scored)
+    return out
+
+
+def speaker_table(rows: Sequence[dict[str, Any]], systems: Sequence[str], snr: float, pesq: str) -> str:
+    """Markdown: one line per speaker, PESQ / STOI / SI-SDR of each of `systems` at `snr` (real noise)."""
+    at_snr = [r for r in rows if r["snr_db"] == snr and r["noise"] == "real" and "per_speaker" in r]
+    chosen = [r for name in systems for r in at_snr if r["system"] == name]
+    lines = []
+    for speaker in sorted({s for r in chosen for s in r["per_speaker"]}):
+        line: dict[str, Any] = {"speaker": speaker}
+        for r in chosen:
+            v = r["per_speaker"].get(speaker)
+            line["n"] = v["utterances"] if v else line.get("n")
+            line[r["system"]] = f"{v[pesq]:.2f} / {v['stoi']:.3f} / {v['si_sdr']:.2f}" if v else "—"
+        lines.append(line)
+    return markdown_table(lines, None) if lines else ""
+
+
 def score(name: str, system: System | None, mixtures: Sequence[Mixture], rate: int, metrics: tuple[str, ...]) -> dict:
     """The row of one system over the mixtures."""
     return summarise(name, run(name, system, mixtures, rate, metrics), metrics, system is not None)
@@ -176,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gaussian-snr", type=float, help="also score white Gaussian noise at this SNR (8 kHz)")
     parser.add_argument("--gaussian-sweep", action="store_true", help="print noisy STOI over SNRs, Gaussian noise")
     parser.add_argument("--per-noise", action="store_true", help="also a row per noise recording and system")
+    parser.add_argument(
+        "--per-speaker",
+        nargs="+",
+        default=[],
+        metavar="SYSTEM",
+        help="print PESQ / STOI / SI-SDR per speaker for these systems at each SNR (e.g. rnnoise vqaudio-denoise-16k)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -221,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"system": name, "snr_db": snr, "noise": kind, "missing": system})
                 continue
             results = run(name, system, mixtures, rate, metrics)
-            rows.append({**summarise(name, results, metrics, system is not None), "snr_db": snr, "noise": kind})
+            row = {**summarise(name, results, metrics, system is not None), "snr_db": snr, "noise": kind}
+            if kind == "real":
+                row["per_speaker"] = by_speaker(results, [u.speaker for u in utterances], metrics)
+            rows.append(row)
             if args.per_noise and kind == "real":  # the same outputs, grouped by noise recording
                 for k, path in enumerate(noise_paths):
                     subset = [r for i, r in enumerate(results) if i % len(noise_paths) == k]
@@ -229,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({**row, "snr_db": snr, "noise": path.stem})
             print(f"  done {name} at {snr:g} dB ({kind})", flush=True)
 
+    pesq = "pesq_wb" if rate >= 16000 else "pesq_nb"
+    for snr in args.snr if args.per_speaker else ():
+        table = speaker_table(rows, args.per_speaker, snr, pesq)
+        title = f"per speaker at {snr:g} dB ({pesq.replace('_', '-').upper()} / STOI / SI-SDR dB)"
+        print(f"\n{title}:\n{table or 'no rows'}")
     sweep = {}
     if args.gaussian_sweep:
         for snr in (-20, -15, -10, -5, 0, 5):

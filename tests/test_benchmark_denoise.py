@@ -28,7 +28,9 @@ def _load_benchmark():
     return module
 
 
-def test_denoise_benchmark_scores_every_system_and_reports_missing(tmp_path: Path, monkeypatch) -> None:
+def test_denoise_benchmark_scores_every_system_and_reports_missing(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     bench = _load_benchmark()
     speech = make_fsdd_folder(tmp_path / "speech", clips=12, seconds=0.8).parent
     rng = np.random.default_rng(0)
@@ -42,8 +44,10 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(tmp_path: Pat
     out = tmp_path / "denoise.json"
     argv = ["--speech", str(speech), "--noise", str(tmp_path / "noise"), "--rate", "8000", "--snr", "5",
             "--max-utterances", "2", "--model", str(path), "--gaussian-snr", "0", "--per-noise",
-            "--max-attenuation-db", "3", "--json", str(out)]  # fmt: skip
+            "--max-attenuation-db", "3", "--per-speaker", "noisy", "vqaudio-tiny-denoise",
+            "--json", str(out)]  # fmt: skip
     assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
     report = json.loads(out.read_text())
     assert report["benchmark"] == "denoise" and report["rate"] == 8000 and report["noises"] == ["city"]
     assert report["missing"] == {"rnnoise": "not here"}
@@ -62,6 +66,15 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(tmp_path: Pat
     limited = rows[("vqaudio-tiny-denoise-a3", "real")]
     assert limited["utterances"] == 2 and report["models"]["vqaudio-tiny-denoise-a3"] == str(path)
     assert limited["si_sdr"] - rows[("noisy", "real")]["si_sdr"] < 3.5
+    # per speaker: real-noise rows only, the same outputs grouped by voice (one validation voice here: its mean is
+    # the row's), printed side by side for the systems named
+    model_row = rows[("vqaudio-tiny-denoise", "real")]
+    assert set(model_row["per_speaker"]) == set(report["speakers"]) == {"yweweler"}
+    assert model_row["per_speaker"]["yweweler"]["utterances"] == 2
+    assert model_row["per_speaker"]["yweweler"]["si_sdr"] == pytest.approx(model_row["si_sdr"], abs=1e-3)
+    assert "per_speaker" not in rows[("noisy", "gaussian")]
+    table = printed.split("per speaker at 5 dB")[1]
+    assert "| yweweler | 2 |" in table and "vqaudio-tiny-denoise" in table.splitlines()[1]
     # SNR as asked: the noisy input's SI-SDR sits near the 5 dB the mixtures were made at
     assert 2.0 < rows[("noisy", "real")]["si_sdr"] < 6.0
     assert rows[("noisy", "real")]["pesq_nb"] is not None and "pesq_wb" not in rows[("noisy", "real")]
