@@ -117,7 +117,7 @@ def write_benchmark_report(json_path: str | Path, out: str | Path | None = None)
     if name in PLOTTED_BENCHMARKS:
         body = "\n".join(figure_html(folder, plot) for plot in plots)
         sections.append(("Figures", body or note("nothing to plot: the rows lack the figures these plots need")))
-    sections.append((f"Results ({len(rows)} rows)", rows_table(rows) if rows else note("no rows")))
+    sections.append((f"Results ({len(rows)} rows)", _results_table(rows)))
     sections.append(("Run details", _details(report)))
     subtitle = " · ".join(str(v) for v in (json_path.name, report.get("date"), report.get("machine")) if v)
     return write_page(folder / PAGE_NAME, f"Benchmark: {name}", subtitle, sections)
@@ -127,6 +127,16 @@ def benchmark_plots(report: dict[str, Any], folder: str | Path) -> list[Plot]:
     """Every picture for the report's benchmark, written into `folder`; [] for a benchmark with none."""
     plotter = PLOTTERS.get(report["benchmark"])
     return [] if plotter is None else plotter(report, Path(folder))
+
+
+def _results_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as a table; breakdowns a row carries as objects (per_speaker, per_corpus: a mean per group) would be
+    a cell of JSON each, so they are left to the JSON file and named under the table."""
+    if not rows:
+        return note("no rows")
+    grouped = sorted({k for r in rows for k, v in r.items() if isinstance(v, dict)})
+    table = rows_table([{k: v for k, v in r.items() if k not in grouped} for r in rows])
+    return table + (note(f"Per-group means ({', '.join(grouped)}) are in the JSON file.") if grouped else "")
 
 
 def _details(report: dict[str, Any]) -> str:
