@@ -292,8 +292,10 @@ class OutputStream:
         if piece.phase is not None:
             keep = slice(piece.first - piece.start, piece.last - piece.start)
             magnitude = self.runner.front_end.magnitude(features[..., keep])
-            angle = piece.phase[..., keep].to(magnitude.device).angle()
-            frames = torch.polar(magnitude.contiguous(), torch.broadcast_to(angle, magnitude.shape).contiguous())
+            # sgn: the unit phasor of each bin, 0 where the phase-giving bin is exactly 0 (digital silence): the
+            # magnitude a model estimates from its floored dB input is not written where the input had nothing
+            unit = torch.sgn(piece.phase[..., keep].to(magnitude.device))
+            frames = magnitude.to(unit.dtype) * unit
         else:
             frames, self._carried = self.runner._griffin_lim_piece(piece, features, self._carried, n_samples)
         self._ola.add(piece.first, frames)
