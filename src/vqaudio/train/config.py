@@ -30,8 +30,8 @@ class DataConfig:
     # Training crops drawn per second of audio rather than per file (long recordings weigh as much as they last).
     crops_by_duration: bool = False
     speed_perturb: float = 0.0  # training crops at a random speed in [1 - s, 1 + s] (pitch and formants move)
-    # Speech crops (reconstruct, codec) recoloured by a random smooth EQ of up to +-this many dB, level kept: the
-    # same voices as other microphones and rooms would record them
+    # Speech crops (every speech-crop task: reconstruct, codec, phase, envelope) recoloured by a random smooth EQ of
+    # up to +-this many dB, level kept: the same voices as other microphones and rooms would record them
     speech_eq_db: float = 0.0
     # Mixtures (the denoise task): speech from `root` + noise from `noise`, at a drawn SNR and overall level.
     noise: str | None = None  # folder of noise recordings (../shared/data/noise); `vqaudio train --noise` sets it
