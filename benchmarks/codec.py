@@ -52,7 +52,7 @@ from baselines import CodedAudio, codec2_code, has_codec2, has_opus, opus_code
 from vqaudio.audio import stft
 from vqaudio.bitstream import read_vqa
 from vqaudio.data import Utterance
-from vqaudio.evaluation import finish_report, held_out_utterances, markdown_table
+from vqaudio.evaluation import breakdown_table, finish_report, held_out_utterances
 from vqaudio.metrics import MetricError, evaluate_pair
 from vqaudio.pipelines.ceiling import TrueMagnitudeGriffinLim
 from vqaudio.pipelines.codec import DEFAULT_POSTFILTER, Codec, bitrate_of
@@ -278,23 +278,6 @@ def baseline_runs(band: Band = NARROW) -> dict[str, Callable[[np.ndarray], Coded
     return runs
 
 
-def breakdown_table(rows: Sequence[dict[str, Any]], systems: Sequence[str], by: str, pesq: str = "pesq_nb") -> str:
-    """Markdown: one line per speaker (by="per_speaker") or corpus ("per_corpus"), PESQ / STOI per system."""
-    chosen = [r for name in systems for r in rows if r["system"] == name and by in r]
-    if not chosen:
-        return ""
-    groups = sorted({g for r in chosen for g in r[by]})
-    lines = []
-    for g in groups:
-        line: dict[str, Any] = {by.removeprefix("per_"): g}
-        for r in chosen:
-            v = r[by].get(g)
-            line["n"] = v["utterances"] if v else line.get("n")
-            line[r["system"]] = f"{v[pesq]:.2f} / {v['stoi']:.3f}" if v else "—"
-        lines.append(line)
-    return markdown_table(lines, None)
-
-
 def _phase_suffix(choice: str, first: str) -> str:
     return "" if choice == first else ("-gl" if choice == GRIFFIN_LIM else f"-{Path(choice).stem}")
 
@@ -393,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  done {name}", flush=True)
 
     for by in ("per_corpus", "per_speaker"):
-        table = breakdown_table(rows, args.by_speaker, by, band.pesq)
+        table = breakdown_table(rows, args.by_speaker, by, lambda v: f"{v[band.pesq]:.2f} / {v['stoi']:.3f}")
         if table:
             print(f"\n{by.replace('_', ' ')} ({band.pesq.replace('_', '-').upper()} / STOI):\n{table}")
     several = len(args.griffin_lim_iters) > 1

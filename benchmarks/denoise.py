@@ -40,7 +40,7 @@ from denoise_baselines import available_baselines, oracle_irm
 from vqaudio.assets import pretrained_names, pretrained_path
 from vqaudio.audio import load
 from vqaudio.data import join_utterances, noise_files, snr_gain, speech_files
-from vqaudio.evaluation import finish_report, markdown_table
+from vqaudio.evaluation import breakdown_table, finish_report
 from vqaudio.metrics import MetricError, evaluate_pair
 from vqaudio.pipelines import Denoiser
 
@@ -151,17 +151,10 @@ def by_speaker(results: Sequence[Scored], speakers: Sequence[str], metrics: tupl
 
 def speaker_table(rows: Sequence[dict[str, Any]], systems: Sequence[str], snr: float, pesq: str) -> str:
     """Markdown: one line per speaker, PESQ / STOI / SI-SDR of each of `systems` at `snr` (real noise)."""
-    at_snr = [r for r in rows if r["snr_db"] == snr and r["noise"] == "real" and "per_speaker" in r]
-    chosen = [r for name in systems for r in at_snr if r["system"] == name]
-    lines = []
-    for speaker in sorted({s for r in chosen for s in r["per_speaker"]}):
-        line: dict[str, Any] = {"speaker": speaker}
-        for r in chosen:
-            v = r["per_speaker"].get(speaker)
-            line["n"] = v["utterances"] if v else line.get("n")
-            line[r["system"]] = f"{v[pesq]:.2f} / {v['stoi']:.3f} / {v['si_sdr']:.2f}" if v else "—"
-        lines.append(line)
-    return markdown_table(lines, None) if lines else ""
+    at_snr = [r for r in rows if r["snr_db"] == snr and r["noise"] == "real"]
+    return breakdown_table(
+        at_snr, systems, "per_speaker", lambda v: f"{v[pesq]:.2f} / {v['stoi']:.3f} / {v['si_sdr']:.2f}"
+    )
 
 
 def score(name: str, system: System | None, mixtures: Sequence[Mixture], rate: int, metrics: tuple[str, ...]) -> dict:

@@ -117,6 +117,24 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None
     return "\n".join(lines)
 
 
+def breakdown_table(
+    rows: Sequence[dict[str, Any]], systems: Sequence[str], by: str, cell: Callable[[dict[str, Any]], str]
+) -> str:
+    """Markdown: one line per group of the rows' `by` breakdown (e.g. "per_speaker": {speaker: figures}), with the
+    group's utterance count and a cell per system of `systems`, `cell(figures)` ("—" where it has none for the group);
+    "" when no chosen row has that breakdown. Rows are picked in the order of `systems`."""
+    chosen = [r for name in systems for r in rows if r["system"] == name and by in r]
+    lines = []
+    for group in sorted({g for r in chosen for g in r[by]}):
+        line: dict[str, Any] = {by.removeprefix("per_"): group}
+        for r in chosen:
+            figures = r[by].get(group)
+            line["n"] = figures["utterances"] if figures else line.get("n")
+            line[r["system"]] = cell(figures) if figures else "—"
+        lines.append(line)
+    return markdown_table(lines, None) if lines else ""
+
+
 def benchmark_report(benchmark: str, rows: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {
         "benchmark": benchmark,
