@@ -1,12 +1,19 @@
 """vqaudio.audio: file I/O and resampling, speech level, the STFT and dB, phase reconstruction, filterbanks
-(rate-K envelope), the decoded-spectrum postfilter and the model front-ends built from them.
+(rate-K envelope, one-third octaves), the decoded-spectrum postfilter and the model front-ends built from them.
 
 The bottom layer: it imports nothing else from vqaudio, and knows nothing of models.
 """
 
 from __future__ import annotations
 
-from vqaudio.audio.filterbanks import hz_to_mel, mel_to_hz, rate_k, rate_k_frequencies, rate_k_to_magnitude
+from vqaudio.audio.filterbanks import (
+    hz_to_mel,
+    mel_to_hz,
+    rate_k,
+    rate_k_frequencies,
+    rate_k_to_magnitude,
+    third_octave_bands,
+)
 from vqaudio.audio.frontend import FrontEnd, LogMagnitudeFrontEnd, RateKFrontEnd
 from vqaudio.audio.io import AUDIO_EXTENSIONS, AudioError, load, resample, save, to_mono
 from vqaudio.audio.level import active_level_db, gain_to_level_db, scale_to_level
@@ -56,5 +63,6 @@ __all__ = [
     "scale_to_level",
     "sharpen_db",
     "stft",
+    "third_octave_bands",
     "to_mono",
 ]

@@ -1,4 +1,5 @@
-"""Filterbanks on the STFT's bins: the mel scale and Codec 2's rate-K spectral envelope (and its inverse)."""
+"""Filterbanks on the STFT's bins: the mel scale, Codec 2's rate-K spectral envelope (and its inverse), and STOI's
+one-third octave bands."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import torch
 
 from vqaudio.audio.stft import STFTConfig, _cached, _check_spec, _real_tensor, db_to_amplitude
 
-__all__ = ["hz_to_mel", "mel_to_hz", "rate_k", "rate_k_frequencies", "rate_k_to_magnitude"]
+__all__ = [
+    "hz_to_mel",
+    "mel_to_hz",
+    "rate_k",
+    "rate_k_frequencies",
+    "rate_k_to_magnitude",
+    "third_octave_bands",
+]
 
 
 def hz_to_mel(freq: np.ndarray | float, htk: bool = False) -> np.ndarray:
@@ -143,3 +151,27 @@ def rate_k_to_magnitude(
     key = ("rate_k_interp", cfg.sample_rate, cfg.n_fft, k, float(f_min), float(f_max))
     interp = _cached(key, db.device, db.dtype, lambda: _rate_k_interp(cfg, k, f_min, f_max))
     return db_to_amplitude(torch.matmul(interp, db))
+
+
+# ----------------------------------------------------------------------------------------------- one-third octaves
+
+
+def third_octave_bands(sample_rate: int, n_fft: int, n_bands: int = 15, low_hz: float = 150.0) -> np.ndarray:
+    """(n_bands, n_fft // 2 + 1) 0/1 matrix: bin k belongs to band j when it lies in [c_j 2^(-1/6), c_j 2^(1/6)),
+    c_j = low_hz 2^(j/3) (STOI's 15 bands from 150 Hz reach 4.3 kHz, Taal et al. 2011). Bands above the Nyquist
+    frequency are dropped; a band narrower than the bin spacing gets its nearest bin, so none is empty.
+    """
+    if n_bands < 1 or low_hz <= 0 or n_fft < 2:
+        raise ValueError(
+            f"third_octave_bands: need n_bands >= 1, low_hz > 0, n_fft >= 2; got {n_bands}, {low_hz}, {n_fft}"
+        )
+    freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    centres = low_hz * 2.0 ** (np.arange(n_bands) / 3.0)
+    centres = centres[centres * 2.0 ** (1 / 6) <= sample_rate / 2]
+    if centres.size == 0:
+        raise ValueError(f"third_octave_bands: no band from {low_hz} Hz fits under {sample_rate / 2} Hz")
+    lower, upper = centres * 2.0 ** (-1 / 6), centres * 2.0 ** (1 / 6)
+    bands = ((freqs[None, :] >= lower[:, None]) & (freqs[None, :] < upper[:, None])).astype(np.float64)
+    for row in np.flatnonzero(bands.sum(axis=1) == 0):
+        bands[row, np.argmin(np.abs(freqs - centres[row]))] = 1.0
+    return bands

@@ -41,7 +41,7 @@ class UNetConfig(FramedConfig):
     x = (max(db, floor_db) - norm_mean) / norm_std (training fills norm_mean/norm_std). Loss weights read by the
     tasks: recon_db_weight x MSE on normalised dB, recon_l1_weight x L1, recon_compressed_weight x the relative
     error of |X|^compression_power, recon_sisdr_weight x -SI-SDR/10 of the output waveform(s) with the input's
-    phase (train/tasks.py).
+    phase, recon_stoi_weight x (1 - a differentiable STOI) of the same waveform(s) (train/tasks.py).
     Subclasses name their own choice fields in `_choices()` and check the rest in `__post_init__`.
     """
 
@@ -71,6 +71,7 @@ class UNetConfig(FramedConfig):
     output: str = "mask"
     recon_db_weight: float = 1.0
     recon_sisdr_weight: float = 0.0
+    recon_stoi_weight: float = 0.0
     recon_l1_weight: float = 0.0
     recon_compressed_weight: float = 0.0
     compression_power: float = 0.3
@@ -109,7 +110,8 @@ class UNetConfig(FramedConfig):
             )
         if self.codebook_size < 2 or any(int(v) < 2 for v in self.fsq_levels):
             raise ValueError("codebook_size and every fsq level must be >= 2")
-        for name in ("recon_db_weight", "recon_l1_weight", "recon_compressed_weight", "recon_sisdr_weight"):
+        weights = ("recon_db", "recon_l1", "recon_compressed", "recon_sisdr", "recon_stoi")
+        for name in (f"{w}_weight" for w in weights):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.compression_power <= 1:

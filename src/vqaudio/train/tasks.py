@@ -46,6 +46,7 @@ from vqaudio.models.registry import DEFAULT_TASKS
 from vqaudio.train.config import DataConfig
 from vqaudio.train.losses import (
     frame_weighted_mse,
+    intelligibility_loss,
     loudest_frames,
     multi_resolution_stft_loss,
     phase_derivative_losses,
@@ -310,7 +311,8 @@ class _MixtureTask(Task):
 
     Loss: on the targets' features as `reconstruct` (normalised dB MSE + the compressed-magnitude term, weights
     from the model config) + the bottleneck's terms, - recon_sisdr_weight x SI-SDR/10 of the output waveforms (each
-    estimated magnitude with the mixture's phase, as the benchmarks score them). Validation logs that SI-SDR.
+    estimated magnitude with the mixture's phase, as the benchmarks score them), + recon_stoi_weight x (1 - a
+    differentiable STOI) of the same waveforms. Validation logs that SI-SDR and STOI (`stoi_approx`).
     """
 
     def features(self, model: nn.Module, batch: Any) -> tuple[Tensor, MixtureTargets]:  # type: ignore[override]
@@ -323,32 +325,40 @@ class _MixtureTask(Task):
 
     def loss(self, model: nn.Module, output: AutoencoderOutput, targets: Any) -> tuple[Tensor, dict[str, Tensor]]:
         total, parts = spectral_loss(model, output, targets.features)
-        weight = getattr(model.config, "recon_sisdr_weight", 0.0)
-        if weight > 0:
-            sdr, counted = self._si_sdr(model, output, targets)
+        cfg = model.config
+        sisdr_weight = getattr(cfg, "recon_sisdr_weight", 0.0)
+        stoi_weight = getattr(cfg, "recon_stoi_weight", 0.0)
+        if sisdr_weight > 0 or stoi_weight > 0:
+            waves = self._estimate_waves(model, output, targets)
+        if sisdr_weight > 0:
+            sdr, counted = si_sdr_db(waves, targets.waves)
             if bool(counted.any()):
                 parts["si_sdr"] = sdr[counted].mean()
-                total = total - weight * parts["si_sdr"] / 10.0  # dB / 10: about the size of the spectral terms
+                total = total - sisdr_weight * parts["si_sdr"] / 10.0  # dB / 10: about the size of the spectral terms
+        if stoi_weight > 0:
+            parts["stoi_loss"] = intelligibility_loss(waves, targets.waves, cfg.sample_rate)
+            total = total + stoi_weight * parts["stoi_loss"]
         return total, parts
 
     def validation_metrics(self, model: nn.Module, output: AutoencoderOutput, targets: Any) -> dict[str, Tensor]:
         metrics = super().validation_metrics(model, output, targets.features)
-        sdr, counted = self._si_sdr(model, output, targets)
+        waves = self._estimate_waves(model, output, targets)
+        sdr, counted = si_sdr_db(waves, targets.waves)
         if bool(counted.any()):
             metrics["si_sdr_db"] = sdr[counted].mean()
+        metrics["stoi_approx"] = 1.0 - intelligibility_loss(waves, targets.waves, model.config.sample_rate)
         return metrics
 
     @staticmethod
-    def _si_sdr(model: nn.Module, output: AutoencoderOutput, targets: MixtureTargets) -> tuple[Tensor, Tensor]:
-        """SI-SDR (dB) of each output waveform: the estimated magnitude with the mixture's phase, inverted."""
+    def _estimate_waves(model: nn.Module, output: AutoencoderOutput, targets: MixtureTargets) -> Tensor:
+        """The output waveform(s): each estimated magnitude with the mixture's phase, inverted."""
         cfg = model.config
         estimate_db = output.normalized * cfg.norm_std + cfg.norm_mean  # no floor clamp: keeps gradients
         mixture = targets.mixture_spectrogram
         phase = mixture / mixture.abs().clamp_min(1e-8)
         if estimate_db.dim() > phase.dim():  # one estimate per source: (B, S, F, N) against (B, F, N)
             phase = phase.unsqueeze(-3)
-        wave = istft(torch.pow(10.0, estimate_db / 20.0) * phase, cfg.front_end.stft, targets.waves.shape[-1])
-        return si_sdr_db(wave, targets.waves)
+        return istft(torch.pow(10.0, estimate_db / 20.0) * phase, cfg.front_end.stft, targets.waves.shape[-1])
 
 
 @dataclass
