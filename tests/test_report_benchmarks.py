@@ -393,9 +393,10 @@ def test_figures_script_draws_the_readme_figures(tmp_path: Path, capsys: pytest.
     spec.loader.exec_module(figures)
     results = tmp_path / "results"
     results.mkdir()
-    write_report(results, "codec-decoder-blocks", codec_report())
-    write_report(results, "denoise-8k-stage5", denoise_report())
-    write_report(results, "separate-gru", separate_report())
+    source = {f.png: Path(f.source).stem for f in figures.FIGURES}  # the JSON each figure is drawn from
+    write_report(results, source["codec-rate-distortion.png"], codec_report())
+    write_report(results, source["denoise-8k-snr.png"], denoise_report())
+    write_report(results, source["separate-gnsdr.png"], separate_report())
     status = figures.main(["--results", str(results), "--out", str(tmp_path / "figures")])
     assert status == 1  # the 16 kHz denoise JSON is missing: skipped, said so
     assert "skipped denoise-16k-snr.png" in capsys.readouterr().err
