@@ -300,16 +300,21 @@ def test_init_from_refuses_weights_the_recipe_cannot_hold(tmp_path: Path) -> Non
         init_config(path, "vqvae")
 
 
+def _validation_batch(tmp_path: Path, crop_seconds: float, snr_db: float) -> list[torch.Tensor]:
+    """Two fixed validation mixtures (8 kHz synthetic digits in the test noise at `snr_db`) as one batch."""
+    speech = make_fsdd_folder(tmp_path / "speech", clips=4).parent
+    noise = _noise_folder(tmp_path / "noise")
+    data = DataConfig(root=str(speech), noise=str(noise), crop_seconds=crop_seconds, snr_db=[snr_db, snr_db])
+    _, val = DenoiseTask().datasets(data, 8000, seed=0, level_db=None)
+    return torch.utils.data.default_collate([val[i] for i in range(2)])
+
+
 def test_si_sdr_term_scores_the_waveform_the_benchmark_scores(tmp_path: Path) -> None:
     from vqaudio.metrics import si_sdr
     from vqaudio.models.autoencoder import AutoencoderOutput
     from vqaudio.train.losses import si_sdr_db
 
-    speech = make_fsdd_folder(tmp_path / "speech", clips=4).parent
-    noise = _noise_folder(tmp_path / "noise")
-    data = DataConfig(root=str(speech), noise=str(noise), crop_seconds=0.5, snr_db=[5.0, 5.0])
-    _, val = DenoiseTask().datasets(data, 8000, seed=0, level_db=None)
-    batch = torch.utils.data.default_collate([val[i] for i in range(2)])
+    batch = _validation_batch(tmp_path, crop_seconds=0.5, snr_db=5.0)
     model = tiny(recon_sisdr_weight=1.0)
     x, targets = DenoiseTask().features(model, batch)
     identity = AutoencoderOutput(x, model.normalize(x), {})
@@ -371,11 +376,7 @@ def test_intelligibility_loss_follows_stoi_and_has_gradients(sample_rate: int) -
 def test_stoi_term_adds_its_weight_and_validation_logs_stoi(tmp_path: Path) -> None:
     from vqaudio.models.autoencoder import AutoencoderOutput
 
-    speech = make_fsdd_folder(tmp_path / "speech", clips=4).parent
-    noise = _noise_folder(tmp_path / "noise")
-    data = DataConfig(root=str(speech), noise=str(noise), crop_seconds=1.0, snr_db=[0.0, 0.0])
-    _, val = DenoiseTask().datasets(data, 8000, seed=0, level_db=None)
-    batch = torch.utils.data.default_collate([val[i] for i in range(2)])
+    batch = _validation_batch(tmp_path, crop_seconds=1.0, snr_db=0.0)
     totals = {}
     for weight in (0.0, 3.0):
         model = tiny(recon_stoi_weight=weight)
