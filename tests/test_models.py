@@ -347,6 +347,7 @@ def test_load_errors_say_what_is_wrong(tmp_path) -> None:
         {"n_res_blocks": 2, "n_downsample": 1},  # the shipped codec-8k's shape: 7 latent frames
         {"n_res_blocks": 2, "n_downsample": 1, "decoder_extra_blocks": 3},
         {"n_res_blocks": 4, "n_downsample": 2, "decoder_extra_blocks": 1},
+        {"n_res_blocks": 2, "n_downsample": 1, "decoder_extra_blocks": 3, "decoder_pointwise_blocks": 2},
     ],
 )
 def test_decoder_receptive_frames_bounds_what_reaches_a_decoded_frame(fields: dict) -> None:
@@ -407,3 +408,22 @@ def test_decoder_extra_blocks_start_as_the_identity_and_old_weights_load(tmp_pat
         torch.testing.assert_close(grown(spec).reconstruction_db, base(spec).reconstruction_db)
     with pytest.raises(ValueError, match="decoder_extra_blocks"):
         VQVAEConfig(**TINY, decoder_extra_blocks=-1)
+
+
+def test_decoder_pointwise_blocks_start_as_the_identity_and_reach_no_further() -> None:
+    from vqaudio.models.backbone import decoder_receptive_frames
+
+    torch.manual_seed(0)
+    base = VQVAE(VQVAEConfig(**TINY, decoder_extra_blocks=1))
+    grown = VQVAE(VQVAEConfig(**TINY, decoder_extra_blocks=1, decoder_pointwise_blocks=2))
+    result = grown.load_state_dict(base.state_dict(), strict=False)
+    assert not result.unexpected_keys and result.missing_keys
+    assert all(k.startswith("decoder.pointwise.") for k in result.missing_keys)
+    assert sum(p.numel() for p in grown.parameters()) > sum(p.numel() for p in base.parameters())
+    spec = torch.randn(1, base.config.n_features, 32) * 20 - 40
+    base.eval(), grown.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(grown(spec).reconstruction_db, base(spec).reconstruction_db)
+    assert decoder_receptive_frames(grown.config) == decoder_receptive_frames(base.config)
+    with pytest.raises(ValueError, match="decoder_pointwise_blocks"):
+        VQVAEConfig(**TINY, decoder_pointwise_blocks=-1)

@@ -27,6 +27,7 @@ class BackboneConfig(Protocol):
     activation: str
     upsample: str
     decoder_extra_blocks: int
+    decoder_pointwise_blocks: int
 
 
 def _dims(cfg: BackboneConfig) -> int:
@@ -119,7 +120,9 @@ class SpectrogramDecoder(nn.Module):
     decoder_extra_blocks adds that many residual blocks (kernel_size, no dilation) at the latent resolution, after
     the mirrored ones: more decoder than encoder, for a codec whose decoder must make much from few bits. They are
     a module of their own (`extra`) and start as the identity, so trained weights without them load and a run can
-    grow them (--init-from).
+    grow them (--init-from). decoder_pointwise_blocks adds, after those, residual blocks of kernel 1 and a hidden
+    width of twice the channels (`pointwise`, also starting as the identity): capacity per latent frame that
+    reaches no further in time, so chunked decoding needs no more context and streaming no more latency.
     """
 
     def __init__(self, cfg: BackboneConfig, out_features: int) -> None:
@@ -135,6 +138,12 @@ class SpectrogramDecoder(nn.Module):
         self.extra = nn.Sequential(
             *(ResidualBlock(widths[-1], dims, k, norm=norm, act=act) for _ in range(cfg.decoder_extra_blocks))
         )
+        self.pointwise = nn.Sequential(
+            *(
+                ResidualBlock(widths[-1], dims, 1, hidden_channels=2 * widths[-1], norm=norm, act=act)
+                for _ in range(cfg.decoder_pointwise_blocks)
+            )
+        )
         for i in reversed(range(cfg.n_downsample)):
             layers.append(Upsample(widths[i + 1], widths[i], dims, norm=norm, act=act, mode=cfg.upsample))
             layers.append(ResidualBlock(widths[i], dims, k, norm=norm, act=act))
@@ -147,4 +156,4 @@ class SpectrogramDecoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         h = self.net[: self._latent_layers](z)
-        return self.net[self._latent_layers :](self.extra(h))
+        return self.net[self._latent_layers :](self.pointwise(self.extra(h)))

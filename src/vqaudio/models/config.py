@@ -111,6 +111,7 @@ class SpectrogramAutoencoderConfig(FramedConfig):
     hidden_channels: int = 256
     n_res_blocks: int = 2
     decoder_extra_blocks: int = 0  # more residual blocks in the decoder only, at the latent rate (backbone.py)
+    decoder_pointwise_blocks: int = 0  # and kernel-1 ones after them: capacity without reach (backbone.py)
     n_downsample: int = 2
     latent_dim: int = 64
     kernel_size: int = 3
@@ -132,7 +133,7 @@ class SpectrogramAutoencoderConfig(FramedConfig):
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"config field {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("n_res_blocks", "n_downsample", "decoder_extra_blocks"):
+        for name in ("n_res_blocks", "n_downsample", "decoder_extra_blocks", "decoder_pointwise_blocks"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"config field {name} must be >= 0, got {getattr(self, name)}")
         if self.kernel_size % 2 == 0:

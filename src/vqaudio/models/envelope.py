@@ -70,6 +70,7 @@ class EnvelopeVQVAEConfig(FramedConfig):
     hidden_channels: int = 128
     n_res_blocks: int = 4
     decoder_extra_blocks: int = 0  # more residual blocks in the decoder only (models/backbone.py)
+    decoder_pointwise_blocks: int = 0  # kernel-1 ones after them (models/backbone.py)
     latent_dim: int = 16
     kernel_size: int = 3
     norm: str = "weight"
@@ -93,7 +94,7 @@ class EnvelopeVQVAEConfig(FramedConfig):
         for name in ("sample_rate", "n_fft", "hop_length", "hidden_channels", "latent_dim", "kernel_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"EnvelopeVQVAEConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("n_downsample", "n_res_blocks", "decoder_extra_blocks"):
+        for name in ("n_downsample", "n_res_blocks", "decoder_extra_blocks", "decoder_pointwise_blocks"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"EnvelopeVQVAEConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.kernel_size % 2 == 0:
