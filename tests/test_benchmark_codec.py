@@ -117,3 +117,37 @@ def test_default_model_follows_the_rate() -> None:
     narrow = bench.load_codec(None, bench.BANDS[8000], "griffin-lim", 4)
     assert (wide.model_id, wide.sample_rate) == ("codec-16k", 16000)
     assert (narrow.model_id, narrow.sample_rate) == ("codec-8k", 8000)
+
+
+def _load_speed_benchmark():
+    path = _SCRIPT.with_name("codec_speed.py")
+    spec = importlib.util.spec_from_file_location("benchmark_codec_speed", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.shared_data
+def test_codec_speed_benchmark_times_every_model_and_rung(shared_data_dir: Path, tmp_path: Path) -> None:
+    from vqaudio.assets import pretrained_path
+
+    bench = _load_speed_benchmark()
+    shipped = pretrained_path("codec-8k")
+    copy = tmp_path / "copy.safetensors"
+    shutil.copy(shipped, copy)
+    out = tmp_path / "speed.json"
+    argv = ["--data", str(shared_data_dir / "speech"), "--max-utterances", "2", "--model", str(shipped)]
+    assert bench.main([*argv, "--model", str(copy), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "codec_speed"
+    rows = report["rows"]
+    assert {row["model"] for row in rows} == {"codec-8k", "copy"} and len(rows) == 8  # 2 models x 4 rungs
+    for row in rows:
+        assert row["utterances"] == 2 and row["encode_rtf_x"] > 0 and row["decode_rtf_x"] > 0
+        if row["model"] == "codec-8k":
+            assert row["encode_ratio"] == 1.0 and row["decode_ratio"] == 1.0  # the first model is the unit
+        else:
+            assert 0.2 < row["decode_ratio"] < 5.0  # the same weights: no order-of-magnitude gap
+    with pytest.raises(SystemExit):
+        bench.main([*argv])  # one model: nothing to compare
