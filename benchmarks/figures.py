@@ -34,7 +34,7 @@ class Figure:
 
 
 FIGURES = (
-    Figure("codec-rate-distortion.png", "codec-decoder-blocks.json", "codec.py", plot_codec, {"ladders": [""]}),
+    Figure("codec-rate-distortion.png", "codec-pointwise.json", "codec.py", plot_codec, {"ladders": [""]}),
     Figure(
         "denoise-8k-snr.png",
         "denoise-8k-stage6-shipped.json",
