@@ -16,6 +16,8 @@ another.
 
 `--gaussian-snr X` adds the reference's own setting: white Gaussian noise at X dB (8 kHz only), and
 `--gaussian-sweep` prints the noisy STOI at a range of SNRs, to find where the noisy input scores a given STOI.
+`--pink-snr X` adds pink (1/f) noise at X dB, as `make demo` mixes it: stationary and coloured, a kind of noise that
+none of the recordings is, so a model that has learnt its training noises rather than noise shows it here.
 
     python benchmarks/denoise.py --speech ../shared/data/speech --noise ../shared/data/noise --rate 16000 \
         --corpora librispeech gcompris speech_commands --json OUT.json [--model PATH ...] [--snr 0 5 10]
@@ -40,6 +42,7 @@ from denoise_baselines import available_baselines, oracle_irm
 from vqaudio.assets import pretrained_names, pretrained_path
 from vqaudio.audio import load
 from vqaudio.data import join_utterances, noise_files, snr_gain, speech_files
+from vqaudio.demo import pink_noise
 from vqaudio.evaluation import breakdown_table, finish_report
 from vqaudio.metrics import MetricError, evaluate_pair
 from vqaudio.pipelines import Denoiser
@@ -86,6 +89,16 @@ def gaussian_mixtures(utterances: Sequence[Any], snr_db: float, rate: int, seed:
     for i, utt in enumerate(utterances):
         clean = (utt.wave - utt.wave.mean()).astype(np.float32)
         noise = np.random.default_rng([seed, i, 1]).standard_normal(clean.size).astype(np.float32)
+        out.append(Mixture(utt.name, clean, noise * np.float32(snr_gain(clean, noise, snr_db, rate))))
+    return out
+
+
+def pink_mixtures(utterances: Sequence[Any], snr_db: float, rate: int, seed: int) -> list[Mixture]:
+    """Each utterance with pink noise (its own seed per utterance) at `snr_db`."""
+    out = []
+    for i, utt in enumerate(utterances):
+        clean = (utt.wave - utt.wave.mean()).astype(np.float32)
+        noise = pink_noise(clean.size, seed=seed * 100_003 + i)
         out.append(Mixture(utt.name, clean, noise * np.float32(snr_gain(clean, noise, snr_db, rate))))
     return out
 
@@ -198,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", type=Path, help="denoiser weights (repeatable)")
     parser.add_argument("--gaussian-snr", type=float, help="also score white Gaussian noise at this SNR (8 kHz)")
     parser.add_argument("--gaussian-sweep", action="store_true", help="print noisy STOI over SNRs, Gaussian noise")
+    parser.add_argument("--pink-snr", type=float, help="also score pink (1/f) noise at this SNR (as make demo mixes)")
     parser.add_argument("--per-noise", action="store_true", help="also a row per noise recording and system")
     parser.add_argument(
         "--per-speaker",
@@ -245,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         settings.append(
             (args.gaussian_snr, "gaussian", gaussian_mixtures(utterances, args.gaussian_snr, rate, args.seed))
         )
+    if args.pink_snr is not None:
+        settings.append((args.pink_snr, "pink", pink_mixtures(utterances, args.pink_snr, rate, args.seed)))
     for snr, kind, mixtures in settings:
         for name, system in table.items():
             if isinstance(system, str):

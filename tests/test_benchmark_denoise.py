@@ -43,7 +43,7 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(
     monkeypatch.setattr(bench, "available_baselines", lambda: {"identity": lambda x, sr: x, "rnnoise": "not here"})
     out = tmp_path / "denoise.json"
     argv = ["--speech", str(speech), "--noise", str(tmp_path / "noise"), "--rate", "8000", "--snr", "5",
-            "--max-utterances", "2", "--model", str(path), "--gaussian-snr", "0", "--per-noise",
+            "--max-utterances", "2", "--model", str(path), "--gaussian-snr", "0", "--pink-snr", "0", "--per-noise",
             "--max-attenuation-db", "3", "--per-speaker", "noisy", "vqaudio-tiny-denoise",
             "--json", str(out)]  # fmt: skip
     assert bench.main(argv) == 0
@@ -52,7 +52,7 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(
     assert report["benchmark"] == "denoise" and report["rate"] == 8000 and report["noises"] == ["city"]
     assert report["missing"] == {"rnnoise": "not here"}
     rows = {(r["system"], r["noise"]): r for r in report["rows"]}
-    for kind in ("real", "gaussian"):
+    for kind in ("real", "gaussian", "pink"):
         for system in ("noisy", "identity", "oracle-irm", "vqaudio-tiny-denoise"):
             assert rows[(system, kind)]["utterances"] == 2
         assert rows[("rnnoise", kind)]["missing"] == "not here"
@@ -73,6 +73,9 @@ def test_denoise_benchmark_scores_every_system_and_reports_missing(
     assert model_row["per_speaker"]["yweweler"]["utterances"] == 2
     assert model_row["per_speaker"]["yweweler"]["si_sdr"] == pytest.approx(model_row["si_sdr"], abs=1e-3)
     assert "per_speaker" not in rows[("noisy", "gaussian")]
+    # pink noise at 0 dB: the noisy input's SI-SDR sits near 0 dB, and it is not the white noise of the same SNR
+    assert -3.0 < rows[("noisy", "pink")]["si_sdr"] < 3.0
+    assert rows[("noisy", "pink")]["pesq_nb"] != rows[("noisy", "gaussian")]["pesq_nb"]
     table = printed.split("per speaker at 5 dB")[1]
     assert "| yweweler | 2 |" in table and "vqaudio-tiny-denoise" in table.splitlines()[1]
     # SNR as asked: the noisy input's SI-SDR sits near the 5 dB the mixtures were made at
