@@ -238,6 +238,41 @@ def test_layered_noise_adds_a_second_recording(tmp_path: Path, speech: list[Path
         _noisy(speech, [low, high], layer_prob=1.5)
 
 
+def _slope_db_per_octave(wave: np.ndarray) -> float:
+    """Least-squares slope of the power spectrum (dB) against log2 frequency, 100 Hz to 6 kHz."""
+    power = np.abs(np.fft.rfft(wave)) ** 2
+    freqs = np.fft.rfftfreq(len(wave), 1.0 / SR)
+    band = (freqs >= 100.0) & (freqs <= 6000.0)
+    return float(np.polyfit(np.log2(freqs[band]), 10.0 * np.log10(power[band] + 1e-20), 1)[0])
+
+
+def test_coloured_noise_has_its_slope_and_stands_in_for_recordings(tmp_path: Path, speech: list[Path]) -> None:
+    """coloured_noise: unit RMS, power falling 3 dB per octave per unit of exponent; coloured_prob 1: every
+    mixture's noise is such noise, not the (tonal) recording; 0: the recording every time."""
+    from vqaudio.data.mixture import coloured_noise
+
+    rng = np.random.default_rng(0)
+    for exponent in (0.0, 1.0, 2.0):
+        wave = coloured_noise(4 * SR, exponent, rng)
+        assert wave.dtype == np.float32 and np.sqrt(np.mean(wave**2)) == pytest.approx(1.0, rel=1e-4)
+        assert _slope_db_per_octave(wave) == pytest.approx(-3.0103 * exponent, abs=0.5)
+    tone = _write(tmp_path / "n" / "tone.wav", _sine(1000.0, SR, 0.3))
+    coloured = _noisy(speech, [tone], coloured_prob=1.0, length=8)
+    recorded = _noisy(speech, [tone], coloured_prob=0.0, length=8)
+    slopes = []
+    for i in range(8):
+        noise = coloured[i][1][1].numpy()
+        share = 10.0 ** (_tone_power_db(noise, 1000.0) / 10.0) / float(np.sum(np.abs(np.fft.rfft(noise)) ** 2))
+        assert share < 0.05  # broadband: the 1 kHz tone is not in it
+        slopes.append(_slope_db_per_octave(noise))
+        assert -5.01 <= _snr(coloured[i][1]) <= 20.01
+        tonal = recorded[i][1][1].numpy()
+        assert 10.0 ** (_tone_power_db(tonal, 1000.0) / 10.0) / float(np.sum(np.abs(np.fft.rfft(tonal)) ** 2)) > 0.9
+    assert min(slopes) > -6.6 and max(slopes) < 0.6 and np.ptp(slopes) > 1.0  # white to brown, drawn per mixture
+    with pytest.raises(ValueError, match="coloured_prob"):
+        _noisy(speech, [tone], coloured_prob=-0.1)
+
+
 def test_fixed_mode_repeats_training_mode_varies(speech: list[Path], noise: list[Path]) -> None:
     a = _noisy(speech, noise, fixed=True, seed=3, length=5)
     b = _noisy(speech, noise, fixed=True, seed=3, length=5)

@@ -39,6 +39,7 @@ from vqaudio.data.transforms import RandomCrop, Transform, apply_transform
 __all__ = ["BandLimited", "MixtureDataset", "MusicRemixDataset", "NoisySpeechDataset", "load_stereo", "snr_gain"]
 
 LAYER_DB = (-10.0, 0.0)  # a layered second noise's power relative to the first's (NoisySpeechDataset)
+COLOURED_EXPONENTS = (0.0, 2.0)  # spectral slopes of coloured noise: white (0) to brown (2) (NoisySpeechDataset)
 _TINY_POWER = 1e-12  # -120 dBFS: a noise crop below this is digital silence, nothing to scale to an SNR
 _PEAK_LIMIT = 1.0 - 1e-6  # a little under 1, so float32 rounding of the scaled sum cannot land above 1
 _PROGRESS_MIN_FILES = 50
@@ -183,6 +184,9 @@ class NoisySpeechDataset(MixtureDataset):
 
     `layer_prob`: the share of mixtures whose noise is two recordings at once (another one, drawn and transformed
     the same way, at a power `LAYER_DB` below or up to the first's): rain in a city, a fire in a coffee shop.
+    `coloured_prob`: the share of mixtures whose noise is stationary Gaussian noise with a power spectrum falling as
+    f^-a, a drawn in `COLOURED_EXPONENTS` (white to brown: hiss, fans, air), instead of a recording; layering may
+    still put a recording under it. Recordings of places hold little such noise.
     """
 
     stem_names = ("speech", "noise")
@@ -202,6 +206,7 @@ class NoisySpeechDataset(MixtureDataset):
         speech_transform: Transform | None = None,
         noise_transform: Transform | None = None,
         layer_prob: float = 0.0,
+        coloured_prob: float = 0.0,
         on_error: OnError = "warn",
         progress: bool | None = None,
     ) -> None:
@@ -214,6 +219,9 @@ class NoisySpeechDataset(MixtureDataset):
         if not 0.0 <= layer_prob <= 1.0:
             raise ValueError(f"layer_prob must lie in [0, 1], got {layer_prob}")
         self.layer_prob = float(layer_prob)
+        if not 0.0 <= coloured_prob <= 1.0:
+            raise ValueError(f"coloured_prob must lie in [0, 1], got {coloured_prob}")
+        self.coloured_prob = float(coloured_prob)
         if length is not None:
             _positive_int("length", length)
         loaded_speech = load_waves(speech, self.sample_rate, on_error, progress, desc="loading speech")
@@ -234,7 +242,10 @@ class NoisySpeechDataset(MixtureDataset):
     def _draw_stems(self, i: int, rng: np.random.Generator) -> np.ndarray:
         speech = self._source(self._speech[i % len(self._speech)], self.speech_transform, rng, wrap=False)
         first = int(rng.integers(len(self._noise)))
-        noise = self._source(self._noise[first], self.noise_transform, rng, wrap=True)
+        if self.coloured_prob and rng.random() < self.coloured_prob:
+            noise = coloured_noise(self.n_samples, float(rng.uniform(*COLOURED_EXPONENTS)), rng)
+        else:
+            noise = self._source(self._noise[first], self.noise_transform, rng, wrap=True)
         if self.layer_prob and len(self._noise) > 1 and rng.random() < self.layer_prob:
             noise = self._layered(noise, first, rng)
         snr = float(rng.uniform(*self.snr_db))
@@ -250,6 +261,14 @@ class NoisySpeechDataset(MixtureDataset):
             return noise + second  # one is digital silence: nothing to set a level against
         gain = np.float32(10.0 ** ((10.0 * np.log10(power / second_power) + relative_db) / 20.0))
         return noise + second * gain
+
+
+def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """n samples of stationary Gaussian noise, unit RMS, power falling as f^-exponent (0 white, 1 pink, 2 brown)."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum *= np.maximum(np.arange(spectrum.size), 1.0) ** (-exponent / 2.0)
+    noise = np.fft.irfft(spectrum, n)
+    return (noise / max(float(np.sqrt(np.mean(noise**2))), 1e-12)).astype(np.float32)
 
 
 class MusicRemixDataset(MixtureDataset):

@@ -42,6 +42,7 @@ class DataConfig:
     noise_speed_perturb: float = 0.0  # training noise played at a random speed in [1 - s, 1 + s] (its spectrum moves)
     noise_eq_db: float = 0.0  # training noise recoloured by a random smooth EQ of up to +-this many dB (transforms)
     noise_layer_prob: float = 0.0  # share of training mixtures whose noise is two recordings at once
+    coloured_noise_prob: float = 0.0  # share whose noise is stationary coloured Gaussian noise, not a recording
     # Music (the separate task): songs from `root`; training pairs a clip's vocals with another clip's accompaniment
     # `remix_prob` of the time, each stem at a gain drawn in `stem_gain_db` (speed_perturb applies to each stem).
     remix_prob: float = 0.5

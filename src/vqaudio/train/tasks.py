@@ -405,7 +405,8 @@ class DenoiseTask(_MixtureTask):
             mixtures = NoisySpeechDataset(
                 speech, noise, sample_rate, crop, fixed=fixed, length=len(speech) * per_file,
                 noise_transform=None if fixed else _noise_transform(data, sample_rate, crop),
-                layer_prob=0.0 if fixed else data.noise_layer_prob, **common,
+                layer_prob=0.0 if fixed else data.noise_layer_prob,
+                coloured_prob=0.0 if fixed else data.coloured_noise_prob, **common,
             )  # fmt: skip
             sets.append(BandLimited(mixtures, data.band_limit_prob) if not fixed and data.band_limit_prob else mixtures)
         return sets[0], sets[1]
