@@ -84,11 +84,10 @@ def run_codec_demo(utterances: list[Utterance], out_dir: Path, griffin_lim_iters
 
 
 def pink_noise(n: int, seed: int) -> np.ndarray:
-    """Pink (1/f power) noise, unit RMS: white noise shaped in the frequency domain."""
-    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    spectrum /= np.sqrt(np.maximum(np.arange(spectrum.size), 1.0))
-    noise = np.fft.irfft(spectrum, n)
-    return (noise / np.sqrt(np.mean(noise**2))).astype(np.float32)
+    """Pink (1/f power) noise, unit RMS, from a seed (data.mixture.coloured_noise with exponent 1)."""
+    from vqaudio.data.mixture import coloured_noise
+
+    return coloured_noise(n, 1.0, np.random.default_rng(seed))
 
 
 def run_denoise_demo(utterances: list[Utterance], out_dir: Path) -> list[dict]:
