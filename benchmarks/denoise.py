@@ -17,7 +17,8 @@ another.
 `--gaussian-snr X` adds the reference's own setting: white Gaussian noise at X dB (8 kHz only), and
 `--gaussian-sweep` prints the noisy STOI at a range of SNRs, to find where the noisy input scores a given STOI.
 `--pink-snr X` adds pink (1/f) noise at X dB, as `make demo` mixes it: stationary and coloured, a kind of noise that
-none of the recordings is, so a model that has learnt its training noises rather than noise shows it here.
+none of the recordings is, so a model that has learnt its training noises rather than noise shows it here
+(a model trained with `data.coloured_noise_prob` has met noise of this kind: white to brown).
 
     python benchmarks/denoise.py --speech ../shared/data/speech --noise ../shared/data/noise --rate 16000 \
         --corpora librispeech gcompris speech_commands --json OUT.json [--model PATH ...] [--snr 0 5 10]
