@@ -64,11 +64,11 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
 
-# Retrain every shipped model from its recipe and copy the best weights into the package (CPU: ~14 h; the denoiser
+# Retrain every shipped model from its recipe and copy the best weights into the package (CPU: ~15 h; the denoiser
 # reads its noise from the recipe's data.noise, ../shared/data/noise; the separator trains on MUSIC). STAGES are
 # earlier stages, trained in this order but not shipped: the codec's, denoiser's and separator's recipes start from their
 # runs (init_from).
-STAGES := codec-8k-base codec-8k-deep denoise-16k-conv denoise-16k-gru denoise-16k-lowsnr denoise-16k-window denoise-16k-noise denoise-16k-stoi denoise-16k-coloured separate-16k-conv
+STAGES := codec-8k-base codec-8k-deep denoise-16k-conv denoise-16k-gru denoise-16k-lowsnr denoise-16k-window denoise-16k-noise denoise-16k-stoi denoise-16k-coloured denoise-16k-db separate-16k-conv
 SHIPPED := reconstruct-vqvae-8k reconstruct-vae-8k codec-8k codec-16k denoise-16k separate-16k
 DATA ?= ../shared/data/speech
 MUSIC ?= ../shared/data/music/mir1k

@@ -37,14 +37,14 @@ FIGURES = (
     Figure("codec-rate-distortion.png", "codec-pointwise.json", "codec.py", plot_codec, {"ladders": [""]}),
     Figure(
         "denoise-8k-snr.png",
-        "denoise-8k-db-shipped.json",
+        "denoise-8k-col35-shipped.json",
         "denoise.py --rate 8000",
         plot_denoise,
         {"noise": "real", "metrics": ["pesq_nb", "stoi", "si_sdr"]},
     ),
     Figure(
         "denoise-16k-snr.png",
-        "denoise-16k-db-shipped.json",
+        "denoise-16k-col35-shipped.json",
         "denoise.py --rate 16000",
         plot_denoise,
         {"noise": "real", "metrics": ["pesq_wb", "stoi", "si_sdr"]},
